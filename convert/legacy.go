@@ -1,0 +1,400 @@
+package convert
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
+)
+
+// The legacy CRI registry table, as containerd's CRI plugin reads it
+// (semantics §1.2). One Registry holds what one file sets.
+//
+//	[plugins.<cri plugin>.registry]
+//	  config_path = "/etc/containerd/certs.d"        # string, a path list
+//	  [...registry.mirrors."<namespace>"]            # namespace: image registry host, or "*"
+//	    endpoint = ["https://mirror.example.com"]    # tried in order, then the upstream
+//	  [...registry.configs."<host[:port]>".tls]      # keyed by the *endpoint* host
+//	    ca_file, cert_file, key_file = "<path>"
+//	    insecure_skip_verify = true
+//	  [...registry.configs."<host[:port]>".auth]
+//	    username, password, auth, identitytoken = "<string>"
+//	  [...registry.auths."<url>"]                    # older form of configs.*.auth
+//	  [...registry.headers]                          # name = ["value", ...]
+type Registry struct {
+	ConfigPath *StringValue
+	Mirrors    map[string]*Mirror
+	Configs    map[string]*HostConfig
+	Auths      map[string]*Auth
+	// Headers is kept in config.toml as it is; only its presence matters.
+	Headers bool
+	// Pos is where the registry table is defined.
+	Pos Position
+}
+
+// StringValue is a string setting and where it was set.
+type StringValue struct {
+	Value string
+	Pos   Position
+}
+
+// Mirror is mirrors."<namespace>".
+type Mirror struct {
+	Endpoints []StringValue
+	Pos       Position
+}
+
+// HostConfig is configs."<host>".
+type HostConfig struct {
+	TLS  *TLS
+	Auth *Auth
+	Pos  Position
+}
+
+// TLS is configs."<host>".tls. File paths are as written.
+type TLS struct {
+	CAFile, CertFile, KeyFile *StringValue
+	InsecureSkipVerify        bool
+	Pos                       Position
+}
+
+// Auth is configs."<host>".auth or auths."<url>".
+type Auth struct {
+	Username, Password, Auth, IdentityToken string
+	Pos                                     Position
+}
+
+// Plugin keys of the CRI registry table per config file version (§1.1).
+var criPluginByVersion = map[int]string{
+	1: "cri",
+	2: "io.containerd.grpc.v1.cri",
+	3: "io.containerd.cri.v1.images",
+}
+
+func registryPath(version int) []string {
+	return []string{"plugins", criPluginByVersion[version], "registry"}
+}
+
+// ConfigFile is one parsed containerd config file.
+type ConfigFile struct {
+	Path    string
+	Doc     *tomldoc.Doc
+	Version int
+	// Imports are the file's imports, as written.
+	Imports []string
+	// Registry is the registry table at this file's version's plugin path,
+	// nil if the file has none.
+	Registry *Registry
+	// DefinesCRIPlugin reports that the file has a table for the CRI plugin
+	// that holds the registry, which in containerd 1.x replaces the same
+	// plugin's table from files merged before it.
+	DefinesCRIPlugin bool
+	warnings         []Warning
+}
+
+// ParseConfig parses one containerd config file. path is the file's path
+// on the node; it is used in messages only.
+func ParseConfig(path string, data []byte) (*ConfigFile, error) {
+	doc, err := tomldoc.Parse(data)
+	if err != nil {
+		if se, ok := err.(*tomldoc.SyntaxError); ok {
+			return nil, errorf(at(path, se.Pos), "invalid TOML: %s", se.Msg)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f := &ConfigFile{Path: path, Doc: doc, Version: 1}
+	if v := doc.Root.Get("version"); v != nil {
+		n, err := strconv.Atoi(v.Str)
+		if v.Kind != tomldoc.Integer || err != nil {
+			return nil, errorf(at(path, v.Pos), "version must be an integer, found %s", v.Kind)
+		}
+		if n == 0 {
+			n = 1 // containerd treats 0 (unset) as version 1
+		}
+		if n < 1 || n > 3 {
+			return nil, errorf(at(path, v.Pos), "unsupported config version %d (want 1, 2 or 3)", n)
+		}
+		f.Version = n
+	}
+	if v := doc.Root.Get("imports"); v != nil {
+		imports, err := stringList(path, v, "imports")
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range imports {
+			f.Imports = append(f.Imports, s.Value)
+		}
+	}
+	regPath := registryPath(f.Version)
+	f.DefinesCRIPlugin = doc.Root.Lookup(regPath[:2]...) != nil
+	if v := doc.Root.Lookup(regPath...); v != nil {
+		if f.Registry, err = parseRegistry(path, v); err != nil {
+			return nil, err
+		}
+	}
+	// Registry tables under another version's plugin key are ignored by
+	// containerd; say so rather than migrate settings that never applied.
+	for version, plugin := range criPluginByVersion {
+		if version == f.Version {
+			continue
+		}
+		if v := doc.Root.Lookup("plugins", plugin, "registry"); v != nil {
+			f.warnings = append(f.warnings, Warning{
+				Code: WarnIgnoredTable,
+				Message: fmt.Sprintf("containerd ignores the registry table under plugins.%s in a version %d config (it belongs under plugins.%s); it is left as it is",
+					tomldoc.Key(plugin), f.Version, tomldoc.Key(criPluginByVersion[f.Version])),
+				Pos: at(path, v.Pos),
+			})
+		}
+	}
+	return f, nil
+}
+
+func parseRegistry(file string, v *tomldoc.Value) (*Registry, error) {
+	t, err := table(file, v, "registry")
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{Pos: at(file, v.Pos)}
+	for _, key := range t.Keys {
+		val := t.Fields[key]
+		switch key {
+		case "config_path":
+			s, err := str(file, val, "registry.config_path")
+			if err != nil {
+				return nil, err
+			}
+			r.ConfigPath = &s
+		case "mirrors":
+			if r.Mirrors, err = parseMirrors(file, val); err != nil {
+				return nil, err
+			}
+		case "configs":
+			if r.Configs, err = parseConfigs(file, val); err != nil {
+				return nil, err
+			}
+		case "auths":
+			mt, err := table(file, val, "registry.auths")
+			if err != nil {
+				return nil, err
+			}
+			r.Auths = map[string]*Auth{}
+			for _, k := range mt.Keys {
+				if r.Auths[k], err = parseAuth(file, mt.Fields[k], "registry.auths."+tomldoc.Key(k)); err != nil {
+					return nil, err
+				}
+			}
+		case "headers":
+			ht, err := table(file, val, "registry.headers")
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range ht.Keys {
+				if _, err := stringList(file, ht.Fields[k], "registry.headers."+tomldoc.Key(k)); err != nil {
+					return nil, err
+				}
+			}
+			r.Headers = len(ht.Keys) > 0
+		default:
+			return nil, unknownKey(file, val, "registry", key, "config_path, mirrors, configs, auths, headers")
+		}
+	}
+	return r, nil
+}
+
+func parseMirrors(file string, v *tomldoc.Value) (map[string]*Mirror, error) {
+	t, err := table(file, v, "registry.mirrors")
+	if err != nil {
+		return nil, err
+	}
+	mirrors := map[string]*Mirror{}
+	for _, ns := range t.Keys {
+		what := "registry.mirrors." + tomldoc.Key(ns)
+		mt, err := table(file, t.Fields[ns], what)
+		if err != nil {
+			return nil, err
+		}
+		m := &Mirror{Pos: at(file, t.Fields[ns].Pos)}
+		for _, key := range mt.Keys {
+			val := mt.Fields[key]
+			switch key {
+			case "endpoint":
+				if m.Endpoints, err = stringList(file, val, what+".endpoint"); err != nil {
+					return nil, err
+				}
+			case "rewrite":
+				return nil, errorf(at(file, val.Pos),
+					"%s.rewrite is a k3s/RKE2 setting that upstream containerd ignores; it has no hosts.toml equivalent: remove it, or express the rewrite as an endpoint path", what)
+			default:
+				return nil, unknownKey(file, val, what, key, "endpoint")
+			}
+		}
+		mirrors[ns] = m
+	}
+	return mirrors, nil
+}
+
+func parseConfigs(file string, v *tomldoc.Value) (map[string]*HostConfig, error) {
+	t, err := table(file, v, "registry.configs")
+	if err != nil {
+		return nil, err
+	}
+	configs := map[string]*HostConfig{}
+	for _, host := range t.Keys {
+		what := "registry.configs." + tomldoc.Key(host)
+		ct, err := table(file, t.Fields[host], what)
+		if err != nil {
+			return nil, err
+		}
+		c := &HostConfig{Pos: at(file, t.Fields[host].Pos)}
+		for _, key := range ct.Keys {
+			val := ct.Fields[key]
+			switch key {
+			case "tls":
+				if c.TLS, err = parseTLS(file, val, what+".tls"); err != nil {
+					return nil, err
+				}
+			case "auth":
+				if c.Auth, err = parseAuth(file, val, what+".auth"); err != nil {
+					return nil, err
+				}
+			default:
+				return nil, unknownKey(file, val, what, key, "tls, auth")
+			}
+		}
+		configs[host] = c
+	}
+	return configs, nil
+}
+
+func parseTLS(file string, v *tomldoc.Value, what string) (*TLS, error) {
+	t, err := table(file, v, what)
+	if err != nil {
+		return nil, err
+	}
+	tls := &TLS{Pos: at(file, v.Pos)}
+	for _, key := range t.Keys {
+		val := t.Fields[key]
+		switch key {
+		case "ca_file", "cert_file", "key_file":
+			s, err := str(file, val, what+"."+key)
+			if err != nil {
+				return nil, err
+			}
+			if s.Value == "" {
+				continue // containerd treats an empty path as unset
+			}
+			switch key {
+			case "ca_file":
+				tls.CAFile = &s
+			case "cert_file":
+				tls.CertFile = &s
+			default:
+				tls.KeyFile = &s
+			}
+		case "insecure_skip_verify":
+			if val.Kind != tomldoc.Bool {
+				return nil, typeError(file, val, what+"."+key, "a boolean")
+			}
+			tls.InsecureSkipVerify = val.Bool
+		default:
+			return nil, unknownKey(file, val, what, key, "ca_file, cert_file, key_file, insecure_skip_verify")
+		}
+	}
+	// containerd's getTLSConfig fails every pull through such a host.
+	if tls.CertFile != nil && tls.KeyFile == nil {
+		return nil, errorf(tls.CertFile.Pos, "%s.cert_file is set without key_file; containerd fails every pull through this host", what)
+	}
+	if tls.KeyFile != nil && tls.CertFile == nil {
+		return nil, errorf(tls.KeyFile.Pos, "%s.key_file is set without cert_file; containerd fails every pull through this host", what)
+	}
+	return tls, nil
+}
+
+func parseAuth(file string, v *tomldoc.Value, what string) (*Auth, error) {
+	t, err := table(file, v, what)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{Pos: at(file, v.Pos)}
+	for _, key := range t.Keys {
+		val := t.Fields[key]
+		var dst *string
+		switch key {
+		case "username":
+			dst = &a.Username
+		case "password":
+			dst = &a.Password
+		case "auth":
+			dst = &a.Auth
+		case "identitytoken":
+			dst = &a.IdentityToken
+		default:
+			return nil, unknownKey(file, val, what, key, "username, password, auth, identitytoken")
+		}
+		s, err := str(file, val, what+"."+key)
+		if err != nil {
+			return nil, err
+		}
+		*dst = s.Value
+	}
+	return a, nil
+}
+
+func table(file string, v *tomldoc.Value, what string) (*tomldoc.Tab, error) {
+	if v.Kind != tomldoc.Table {
+		return nil, typeError(file, v, what, "a table")
+	}
+	return v.Table, nil
+}
+
+func str(file string, v *tomldoc.Value, what string) (StringValue, error) {
+	if v.Kind != tomldoc.String {
+		return StringValue{}, typeError(file, v, what, "a string")
+	}
+	return StringValue{Value: v.Str, Pos: at(file, v.Pos)}, nil
+}
+
+func stringList(file string, v *tomldoc.Value, what string) ([]StringValue, error) {
+	if v.Kind != tomldoc.Array {
+		return nil, typeError(file, v, what, "an array of strings")
+	}
+	out := make([]StringValue, 0, len(v.Items))
+	for _, item := range v.Items {
+		s, err := str(file, item, what+" item")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func typeError(file string, v *tomldoc.Value, what, want string) error {
+	return errorf(at(file, v.Pos), "%s must be %s, found %s", what, want, v.Kind)
+}
+
+func unknownKey(file string, v *tomldoc.Value, what, key, known string) error {
+	return errorf(at(file, v.Pos), "unknown key %s in %s (containerd ignores it; known keys: %s)", tomldoc.Key(key), what, known)
+}
+
+// sortedKeys returns a map's keys in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// quoteKey renders a key path for messages, e.g. mirrors."docker.io".
+func quoteKey(parts ...string) string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = tomldoc.Key(p)
+	}
+	return strings.Join(out, ".")
+}

@@ -1,0 +1,74 @@
+package convert
+
+import (
+	"fmt"
+
+	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
+)
+
+// Position is a place in an input file.
+type Position struct {
+	File string `json:"file"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"column,omitempty"`
+}
+
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+func at(file string, p tomldoc.Pos) Position { return Position{File: file, Line: p.Line, Col: p.Col} }
+
+// Error is a problem with the input that stops the conversion.
+type Error struct {
+	Pos Position
+	Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+
+func errorf(pos Position, format string, args ...any) *Error {
+	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Warning is something the user must know about the conversion: a setting
+// with no faithful equivalent, a legacy setting that never had an effect, a
+// behaviour that differs between containerd versions.
+type Warning struct {
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Pos     Position `json:"position"`
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("%s: warning: %s [%s]", w.Pos, w.Message, w.Code)
+}
+
+// Warning codes. They are stable: automation may filter on them.
+const (
+	WarnDuplicateEndpoint  = "duplicate-endpoint"
+	WarnEndpointRootPath   = "endpoint-root-path"
+	WarnEndpointUserinfo   = "endpoint-userinfo-ignored"
+	WarnTLSOnHTTP          = "tls-on-http-host"
+	WarnRelativeTLSPath    = "relative-tls-path"
+	WarnDockerHubConfigKey = "docker-hub-config-key"
+	WarnConfigKeyNotHost   = "config-key-not-host"
+	WarnAuthsDeadKey       = "auths-dead-key"
+	WarnAuthKept           = "auth-kept-in-config"
+	WarnAuthHeaderToken    = "auth-header-token-registry"
+	WarnIdentityToken      = "identitytoken-no-equivalent"
+	WarnShadowedByImport   = "shadowed-by-import"
+	WarnIgnoredTable       = "ignored-registry-table"
+	WarnV1ConfigOn2x       = "v1-config-on-2x"
+	WarnTLSRestoredOn2x    = "tls-restored-on-2x"
+	WarnHalfMigrated       = "half-migrated"
+	WarnConfigPathList     = "config-path-list"
+	WarnEmptyWildcard      = "empty-wildcard-mirror"
+	WarnCAFile             = "ca-file-invalid"
+	WarnClientCertFile     = "client-cert-file-invalid"
+	WarnShadowingDir       = "shadowed-by-existing-dir"
+	WarnEmptyTLSTable      = "empty-tls-table"
+)

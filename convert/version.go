@@ -1,0 +1,98 @@
+package convert
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Version is a containerd release number.
+type Version struct{ Major, Minor, Patch int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// Less reports whether v is older than w.
+func (v Version) Less(w Version) bool {
+	if v.Major != w.Major {
+		return v.Major < w.Major
+	}
+	if v.Minor != w.Minor {
+		return v.Minor < w.Minor
+	}
+	return v.Patch < w.Patch
+}
+
+// AtLeast reports whether v is w or newer.
+func (v Version) AtLeast(w Version) bool { return !v.Less(w) }
+
+// Versions that change what the output must look like (semantics §9).
+var (
+	minSupported    = Version{1, 6, 0}  // override_path
+	defaultDirSince = Version{1, 6, 17} // _default, also 1.7.0
+	v1_7            = Version{1, 7, 0}
+	v2_0            = Version{2, 0, 0}
+	v2_1            = Version{2, 1, 0} // transfer service; keeping configs.auth forces local pull
+	latestKnown     = Version{2, 99, 99}
+)
+
+// Target is the range of containerd versions that will read the output.
+type Target struct {
+	Min, Max Version
+	// Explicit reports that the user named the version.
+	Explicit bool
+}
+
+// DefaultTarget is every containerd from 1.6.17 through 2.x: output valid on
+// all of them.
+var DefaultTarget = Target{Min: defaultDirSince, Max: latestKnown}
+
+// ParseTarget parses "1.6.20", "1.7" or "2" into the range of releases the
+// string names ("1.7" is every 1.7.x).
+func ParseTarget(s string) (Target, error) {
+	parts := strings.Split(strings.TrimPrefix(strings.TrimSpace(s), "v"), ".")
+	if len(parts) > 3 || parts[0] == "" {
+		return Target{}, fmt.Errorf("invalid containerd version %q: want MAJOR[.MINOR[.PATCH]]", s)
+	}
+	nums := make([]int, len(parts))
+	for i, p := range parts {
+		// Accept suffixes such as 1.6.20~ds1 (Debian) or 2.1.0-rc.1.
+		if j := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); j > 0 && i == len(parts)-1 {
+			p = p[:j]
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return Target{}, fmt.Errorf("invalid containerd version %q: want MAJOR[.MINOR[.PATCH]]", s)
+		}
+		nums[i] = n
+	}
+	t := Target{Explicit: true}
+	switch len(nums) {
+	case 1:
+		t.Min, t.Max = Version{nums[0], 0, 0}, Version{nums[0], 99, 99}
+	case 2:
+		t.Min, t.Max = Version{nums[0], nums[1], 0}, Version{nums[0], nums[1], 99}
+	default:
+		t.Min = Version{nums[0], nums[1], nums[2]}
+		t.Max = t.Min
+	}
+	if t.Min.Less(minSupported) {
+		return Target{}, fmt.Errorf("containerd %s is not supported: hosts.toml needs override_path, which came in 1.6.0", s)
+	}
+	return t, nil
+}
+
+func (t Target) String() string {
+	if t.Min == t.Max {
+		return t.Min.String()
+	}
+	if t == DefaultTarget {
+		return "1.6.17 through 2.x"
+	}
+	return t.Min.String() + " through " + t.Max.String()
+}
+
+// includes1x reports whether some target release is a 1.x.
+func (t Target) includes1x() bool { return t.Min.Less(v2_0) }
+
+// includes2x reports whether some target release is a 2.x.
+func (t Target) includes2x() bool { return t.Max.AtLeast(v2_0) }

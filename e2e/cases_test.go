@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certsd-migrate/certsd-migrate/e2e/rig"
+)
+
+// migrationCase is one legacy registry configuration and the pull it must
+// keep working through `certsd-migrate apply`.
+type migrationCase struct {
+	name   string
+	layout layout
+	// pulls are made in order against one containerd per phase.
+	pulls []pull
+	// legacyCRIError, if set, means containerd refuses the legacy config:
+	// phase 2 expects the CRI image service missing and this text in its log.
+	legacyCRIError string
+	// toolArgs are extra flags for both `apply` and `diff`.
+	toolArgs []string
+	// afterApply, if set, checks the files apply wrote (phase 3 directory).
+	afterApply func(t *testing.T, dir string)
+}
+
+// pull is one image pulled through the CRI and where it must come from,
+// before and after migration.
+type pull struct {
+	image string
+	// from is the server that must serve it; nil witness: the pull must
+	// fail even with the registry config.
+	from source
+	// tried are servers the pull must have asked (endpoints tried and failed).
+	tried []rig.Witness
+}
+
+// source is the server a pull must be served by.
+type source struct {
+	witness rig.Witness
+	apiRoot string // path the repositories live under: "/v2", or the proxy prefix
+	repo    string
+	image   *Image
+	// relays are servers the same requests pass through (a proxy's backend).
+	relays []rig.Witness
+}
+
+func (s source) blobPath() string {
+	return s.apiRoot + "/" + s.repo + "/blobs/" + s.image.LayerDigest
+}
+
+func (r *testRig) from(reg *rig.Registry, repo string) source {
+	return source{witness: reg, apiRoot: "/v2", repo: repo, image: r.images[imageKey(reg.Name(), repo)]}
+}
+
+// viaProxy is the backend registry's repo reached through the prefix proxy.
+func (r *testRig) viaProxy(repo string) source {
+	return source{witness: r.proxy, apiRoot: prefixPath, repo: repo,
+		image: r.images[imageKey(r.backend.Name(), repo)], relays: []rig.Witness{r.backend}}
+}
+
+// port is the port of a 127.0.0.1:port address.
+func port(addr string) string { return strings.TrimPrefix(addr, "127.0.0.1:") }
+
+// cases are the legacy configurations the suite migrates.
+func (r *testRig) cases() []migrationCase {
+	tlsAuth := r.tlsAuth.Addr
+	// As `containerd config default` of 1.6 writes it, filled in.
+	defaultStyleTLSAuth := fmt.Sprintf(`[{R}]
+  config_path = ""
+
+  [{R}.auths]
+
+  [{R}.configs]
+    [{R}.configs."%[1]s".auth]
+      username = %[2]q
+      password = %[3]q
+    [{R}.configs."%[1]s".tls]
+      ca_file = %[4]q
+
+  [{R}.headers]
+
+  [{R}.mirrors]
+    [{R}.mirrors."docker.io"]
+      endpoint = ["https://%[1]s"]
+`, tlsAuth, r.creds.Username, r.creds.Password, r.ca.CertFile)
+
+	mirror := func(ns string, endpoints ...string) string {
+		return fmt.Sprintf("[{R}.mirrors.%q]\n  endpoint = [%s]\n", ns, quoteList(endpoints))
+	}
+	mtlsNS := "mtls.test:" + port(r.mtls.Addr)
+
+	return []migrationCase{
+		{
+			name:   "dockerhub-tls-auth",
+			layout: layout{version: 2, registry: defaultStyleTLSAuth},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")}},
+		},
+		{
+			name:       "dockerhub-tls-auth-header",
+			layout:     layout{version: 2, registry: defaultStyleTLSAuth},
+			pulls:      []pull{{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")}},
+			toolArgs:   []string{"--auth", "header"},
+			afterApply: r.credentialsIn(inHostsTOML),
+		},
+		{
+			name: "version1-tls-auth",
+			layout: layout{version: 1, registry: fmt.Sprintf(`[{R}.mirrors."docker.io"]
+  endpoint = ["https://%[1]s"]
+[{R}.configs."%[1]s".tls]
+  ca_file = %[2]q
+[{R}.configs."%[1]s".auth]
+  username = %[3]q
+  password = %[4]q
+`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password)},
+			pulls: []pull{{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")}},
+		},
+		{
+			name: "auths-url-key",
+			layout: layout{version: 2, registry: mirror("docker.io", "https://"+tlsAuth) + fmt.Sprintf(`[{R}.configs."%[1]s".tls]
+  ca_file = %[2]q
+[{R}.auths."https://%[1]s"]
+  auth = %[3]q
+`, tlsAuth, r.ca.CertFile, basicToken(r.creds))},
+			pulls: []pull{{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")}},
+		},
+		{
+			name:   "plain-http-mirror",
+			layout: layout{version: 2, registry: mirror("docker.io", r.plain.URL())},
+			pulls:  []pull{{image: "test:latest", from: r.from(r.plain, "library/test")}},
+		},
+		{
+			name:   "schemeless-loopback-endpoint",
+			layout: layout{version: 2, registry: mirror("docker.io", r.plain.Addr)},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
+		},
+		{
+			name:   "mirror-order-and-fallback",
+			layout: layout{version: 2, registry: mirror("docker.io", r.down.URL(), r.plain.URL(), r.second.URL())},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test"), tried: []rig.Witness{r.down}}},
+		},
+		{
+			name:   "override-path-prefix",
+			layout: layout{version: 2, registry: mirror("docker.io", r.proxy.URL()+prefixPath)},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.viaProxy("library/test")}},
+		},
+		{
+			name:   "wildcard-mirror",
+			layout: layout{version: 2, registry: mirror("*", r.plain.URL())},
+			pulls:  []pull{{image: "wild.test/test:latest", from: r.from(r.plain, "test")}},
+		},
+		{
+			// The exact namespace wins over "*", and an empty endpoint list
+			// still counts as an exact entry: it blocks "*" (and the pull
+			// then goes to the fictitious upstream and fails).
+			name: "wildcard-and-exact",
+			layout: layout{version: 2, registry: mirror("*", r.second.URL()) + mirror("docker.io", r.plain.URL()) +
+				"[{R}.mirrors.\"blocked.test\"]\n  endpoint = []\n"},
+			pulls: []pull{
+				{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")},
+				{image: "wild.test/test:latest", from: r.from(r.second, "test")},
+				{image: "blocked.test/test:latest"},
+			},
+		},
+		{
+			// One configs entry (TLS + auth of an endpoint host) serves two
+			// namespaces: hosts.toml needs it in both files.
+			name: "shared-endpoint-config",
+			layout: layout{version: 2, registry: mirror("a.test", "https://"+tlsAuth) + mirror("b.test", "https://"+tlsAuth) +
+				fmt.Sprintf(`[{R}.configs."%[1]s".tls]
+  ca_file = %[2]q
+[{R}.configs."%[1]s".auth]
+  username = %[3]q
+  password = %[4]q
+`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password)},
+			pulls: []pull{
+				{image: "a.test/test:latest", from: r.from(r.tlsAuth, "test")},
+				{image: "b.test/other:latest", from: r.from(r.tlsAuth, "other")},
+			},
+		},
+		{
+			name: "mutual-tls",
+			layout: layout{version: 2, registry: mirror(mtlsNS, r.mtls.URL()) + fmt.Sprintf(`[{R}.configs."%s".tls]
+  ca_file = %q
+  cert_file = %q
+  key_file = %q
+`, r.mtls.Addr, r.ca.CertFile, r.client.CertFile, r.client.KeyFile)},
+			pulls: []pull{{image: mtlsNS + "/test:latest", from: r.from(r.mtls, "test")}},
+		},
+		{
+			name: "insecure-skip-verify",
+			layout: layout{version: 2, registry: mirror("skipverify.test", r.untrusted.URL()) + fmt.Sprintf(`[{R}.configs."%s".tls]
+  insecure_skip_verify = true
+`, r.untrusted.Addr)},
+			pulls: []pull{{image: "skipverify.test/test:latest", from: r.from(r.untrusted, "test")}},
+		},
+		{
+			name:   "imports-drop-in",
+			layout: layout{version: 2, imports: true, registry: mirror("docker.io", r.second.URL())},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
+		},
+		{
+			name: "half-migrated",
+			layout: layout{version: 2, registry: "[{R}]\n  config_path = \"{CERTS}\"\n\n" +
+				mirror("docker.io", r.plain.URL())},
+			pulls:          []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
+			legacyCRIError: "`mirrors` cannot be set when `config_path` is provided",
+		},
+	}
+}
+
+// Where --auth puts legacy credentials.
+const (
+	inConfig    = "config.toml"
+	inHostsTOML = "hosts.toml"
+)
+
+// credentialsIn checks that the registry password ended up only where
+// --auth says (keep: config.toml; header: a hosts.toml Authorization
+// header), so the phase 3 pull proves that mechanism carries the auth.
+func (r *testRig) credentialsIn(where string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		certs := filepath.Join(dir, "certs.d")
+		inCerts := func(p string) bool { return strings.HasPrefix(p, certs+string(filepath.Separator)) }
+		secrets := []string{r.creds.Password, basicToken(r.creds)}
+		config := tomlFilesContaining(t, dir, secrets, func(p string) bool { return !inCerts(p) })
+		hosts := tomlFilesContaining(t, certs, secrets, inCerts)
+		switch where {
+		case inConfig:
+			if len(config) == 0 || len(hosts) != 0 {
+				t.Errorf("--auth keep: want the credentials in config.toml only; config files with them: %v, hosts.toml files with them: %v", config, hosts)
+			}
+		case inHostsTOML:
+			if len(config) != 0 || len(hosts) == 0 {
+				t.Errorf("--auth header: want the credentials in hosts.toml only; config files with them: %v, hosts.toml files with them: %v", config, hosts)
+			}
+		}
+	}
+}
+
+// tomlFilesContaining lists the *.toml files under dir accepted by keep
+// that contain any of needles.
+func tomlFilesContaining(t *testing.T, dir string, needles []string, keep func(string) bool) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".toml") || !keep(p) {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			if strings.Contains(string(b), n) {
+				found = append(found, p)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("searching %s: %v", dir, err)
+	}
+	return found
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// basicToken is the base64 user:password of a legacy `auth` field.
+func basicToken(c rig.Credentials) string {
+	return base64.StdEncoding.EncodeToString([]byte(c.Username + ":" + c.Password))
+}

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/certsd-migrate/certsd-migrate/e2e/rig"
+)
+
+// layout says how a phase's containerd config files are written.
+type layout struct {
+	// version is the config file version: 2, or 1 (written without a
+	// version key, as 1.x configs often are).
+	version int
+	// imports puts the whole CRI section, registry included, into the
+	// drop-in conf.d/cri.toml pulled in by `imports`. containerd 1.x
+	// replaces whole plugin sections on import, so the CRI settings must
+	// all live there.
+	imports bool
+	// registry is legacy registry TOML: "{R}" stands for the registry
+	// table of the version and "{CERTS}" for the phase's certs.d directory.
+	registry string
+}
+
+// registryTable is the CRI registry table of a config version.
+func registryTable(version int) string {
+	if version == 1 {
+		return "plugins.cri.registry"
+	}
+	return `plugins."io.containerd.grpc.v1.cri".registry`
+}
+
+// writeConfig writes dir/config.toml (and any drop-in) for an isolated
+// containerd and returns the config path.
+func writeConfig(dir, certsDir string, l layout) (string, error) {
+	p := rig.PathsIn(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("writing config: %w", err)
+	}
+	var main strings.Builder
+	if l.version != 1 {
+		main.WriteString("version = 2\n")
+	}
+	fmt.Fprintf(&main, "root = %q\nstate = %q\n", p.Root, p.State)
+	if l.imports {
+		main.WriteString("imports = [\"conf.d/cri.toml\"]\n")
+	}
+	fmt.Fprintf(&main, "\n[grpc]\n  address = %q\n\n[ttrpc]\n  address = %q\n", p.Socket, p.TTRPCSocket)
+	optPlugin, criPlugin := `"io.containerd.internal.v1.opt"`, `"io.containerd.grpc.v1.cri"`
+	if l.version == 1 {
+		optPlugin, criPlugin = "opt", "cri"
+	}
+	fmt.Fprintf(&main, "\n[plugins]\n  [plugins.%s]\n    path = %q\n", optPlugin, p.Opt)
+
+	var cri strings.Builder
+	fmt.Fprintf(&cri, "\n[plugins.%s.containerd]\n  snapshotter = \"native\"\n", criPlugin)
+	if l.registry != "" {
+		r := strings.NewReplacer("{R}", registryTable(l.version), "{CERTS}", certsDir)
+		cri.WriteString("\n" + r.Replace(l.registry))
+	}
+
+	cfg := filepath.Join(dir, "config.toml")
+	if !l.imports {
+		return cfg, writeFile(cfg, main.String()+cri.String())
+	}
+	if err := writeFile(cfg, main.String()); err != nil {
+		return "", err
+	}
+	return cfg, writeFile(filepath.Join(dir, "conf.d", "cri.toml"), "version = 2\n"+cri.String())
+}
+
+func writeFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// dumpTree returns every regular file under dir with its content, for
+// failure reports.
+func dumpTree(dir string) string {
+	var b strings.Builder
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", path, err)
+			return nil
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "root", "state", "opt":
+				return filepath.SkipDir // containerd's own data
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".toml") && !strings.Contains(d.Name(), "bak") {
+			return nil
+		}
+		content, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", path, err)
+			return nil
+		}
+		fmt.Fprintf(&b, "----- %s\n%s\n", path, content)
+		return nil
+	})
+	return b.String()
+}

@@ -1,0 +1,277 @@
+// Package golden runs certsd-migrate end to end on golden cases: one txtar
+// archive per case under testdata/, in the style of Go's cmd/go script
+// tests. Each archive holds:
+//
+//	-- args --                the command-line flags, one per line
+//	-- in/<node path> --      the node's files before the run (the --root tree)
+//	-- want/<node path> --    each file created or modified by apply
+//	-- want.diff --           what `diff` prints on stdout
+//	-- want.stderr --         what `diff` prints on stderr (warnings, summary)
+//	-- want.exit --           diff's exit status
+//
+// `go test ./golden -update` rewrites the want sections from the tool's
+// current output; review the change before committing it.
+package golden
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/txtar"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the current output")
+
+// binary is the certsd-migrate binary under test, built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "certsd-migrate-golden")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "certsd-migrate")
+	build := exec.Command("go", "build", "-o", binary, "github.com/certsd-migrate/certsd-migrate")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building certsd-migrate:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// goldenCase is one parsed archive.
+type goldenCase struct {
+	name    string
+	file    string
+	archive *txtar.Archive
+	args    []string
+	in      map[string][]byte // node path → content
+	want    map[string][]byte // node path → content after apply
+}
+
+func loadCases(t *testing.T) []*goldenCase {
+	t.Helper()
+	paths, err := filepath.Glob("testdata/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatal("no golden cases in testdata/")
+	}
+	var cases []*goldenCase
+	for _, p := range paths {
+		a, err := txtar.ParseFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &goldenCase{name: strings.TrimSuffix(filepath.Base(p), ".txtar"), file: p, archive: a,
+			in: map[string][]byte{}, want: map[string][]byte{}}
+		for _, f := range a.Files {
+			switch {
+			case f.Name == "args":
+				c.args = strings.Fields(string(f.Data))
+			case strings.HasPrefix(f.Name, "in/"):
+				c.in[strings.TrimPrefix(f.Name, "in")] = f.Data
+			case strings.HasPrefix(f.Name, "want/"):
+				c.want[strings.TrimPrefix(f.Name, "want")] = f.Data
+			}
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+func (c *goldenCase) section(name string) []byte {
+	for _, f := range c.archive.Files {
+		if f.Name == name {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+// writeTree lays out the case's input files under a new root.
+func (c *goldenCase) writeTree(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, data := range c.in {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+type runResult struct {
+	stdout, stderr string
+	exit           int
+}
+
+func runTool(t *testing.T, root string, args ...string) runResult {
+	t.Helper()
+	cmd := exec.Command(binary, append(args, "--root", root, "--color", "never")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	exit := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	// Messages name temp paths only through --root, which never appears
+	// in node paths; guard against a leak anyway.
+	clean := func(s string) string { return strings.ReplaceAll(s, root, "$ROOT") }
+	return runResult{clean(stdout.String()), clean(stderr.String()), exit}
+}
+
+// readTree returns every regular file under root by node path.
+func readTree(t *testing.T, root string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files["/"+filepath.ToSlash(rel)] = data
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestGolden(t *testing.T) {
+	for _, c := range loadCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			root := c.writeTree(t)
+			diff := runTool(t, root, append([]string{"diff"}, c.args...)...)
+			var after map[string][]byte
+			if diff.exit == 1 {
+				apply := runTool(t, root, append([]string{"apply"}, c.args...)...)
+				if apply.exit != 0 {
+					t.Fatalf("apply exited %d:\n%s", apply.exit, apply.stderr)
+				}
+				after = readTree(t, root)
+				again := runTool(t, root, append([]string{"diff"}, c.args...)...)
+				if again.exit != 0 || again.stdout != "" {
+					t.Errorf("diff after apply is not empty (exit %d):\n%s%s", again.exit, again.stdout, again.stderr)
+				}
+			}
+			if *update {
+				c.rewrite(t, diff, after)
+				return
+			}
+			c.check(t, diff, after)
+		})
+	}
+}
+
+func (c *goldenCase) check(t *testing.T, diff runResult, after map[string][]byte) {
+	t.Helper()
+	compare(t, "want.diff", string(c.section("want.diff")), diff.stdout)
+	compare(t, "want.stderr", string(c.section("want.stderr")), diff.stderr)
+	compare(t, "want.exit", strings.TrimSpace(string(c.section("want.exit"))), strconv.Itoa(diff.exit))
+	if after == nil {
+		if len(c.want) > 0 {
+			t.Errorf("want/ files listed, but diff exited %d and nothing was applied", diff.exit)
+		}
+		return
+	}
+	changed := changedFiles(c.in, after)
+	for _, p := range sortedKeys(changed) {
+		want, ok := c.want[p]
+		if !ok {
+			t.Errorf("apply wrote %s, which the case does not list under want/", p)
+			continue
+		}
+		compare(t, "want"+p, string(want), string(changed[p]))
+	}
+	for _, p := range sortedKeys(c.want) {
+		if _, ok := changed[p]; !ok {
+			t.Errorf("want%s: apply did not write it", p)
+		}
+	}
+}
+
+// changedFiles are the files apply created or modified, without backups.
+func changedFiles(in, after map[string][]byte) map[string][]byte {
+	out := map[string][]byte{}
+	for p, data := range after {
+		if isBackup(p) {
+			continue
+		}
+		if old, ok := in[p]; !ok || !bytes.Equal(old, data) {
+			out[p] = data
+		}
+	}
+	return out
+}
+
+func isBackup(p string) bool {
+	return strings.Contains(filepath.Base(p), ".certsd-migrate-") && strings.HasSuffix(p, ".bak")
+}
+
+func (c *goldenCase) rewrite(t *testing.T, diff runResult, after map[string][]byte) {
+	t.Helper()
+	var files []txtar.File
+	for _, f := range c.archive.Files {
+		if f.Name == "args" || strings.HasPrefix(f.Name, "in/") {
+			files = append(files, f)
+		}
+	}
+	if after != nil {
+		changed := changedFiles(c.in, after)
+		for _, p := range sortedKeys(changed) {
+			files = append(files, txtar.File{Name: "want" + p, Data: changed[p]})
+		}
+	}
+	files = append(files,
+		txtar.File{Name: "want.diff", Data: []byte(diff.stdout)},
+		txtar.File{Name: "want.stderr", Data: []byte(diff.stderr)},
+		txtar.File{Name: "want.exit", Data: []byte(strconv.Itoa(diff.exit) + "\n")})
+	c.archive.Files = files
+	if err := os.WriteFile(c.file, txtar.Format(c.archive), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func compare(t *testing.T, what, want, got string) {
+	t.Helper()
+	if want != got {
+		t.Errorf("%s differs (go test ./golden -update rewrites it):\n--- want\n%s\n--- got\n%s", what, want, got)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,462 @@
+// Package tomldoc parses a TOML document into a tree of values that remember
+// where they came from (line, column and byte range), and a flat list of the
+// document's top-level statements, so that callers can report positions and
+// edit the original bytes without re-serialising the document.
+package tomldoc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	toml "github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Pos is a 1-based line and column in a document.
+type Pos struct {
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
+
+// Kind is the type of a value.
+type Kind int
+
+// The value kinds. Dates, times, integers and floats keep only their raw text:
+// nothing in a registry table needs them.
+const (
+	String Kind = iota + 1
+	Bool
+	Integer
+	Float
+	DateTime
+	Array
+	Table
+)
+
+var kindNames = map[Kind]string{
+	String: "string", Bool: "boolean", Integer: "integer", Float: "float",
+	DateTime: "date-time", Array: "array", Table: "table",
+}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Value is one TOML value with its position.
+type Value struct {
+	Kind  Kind
+	Str   string   // String: the decoded string; other scalars: the raw text
+	Bool  bool     // Bool
+	Items []*Value // Array
+	Table *Tab     // Table
+	Pos   Pos      // where the value (or, for tables, the defining key) starts
+	// Start and End are the value's raw byte range; zero for tables that
+	// were created by a header or a dotted key.
+	Start, End int
+}
+
+// Tab is a table: its keys in document order and their values.
+type Tab struct {
+	Keys   []string
+	Fields map[string]*Value
+	// Inline reports that the table is an inline table ({...}).
+	Inline bool
+}
+
+// Get returns the value at key, or nil.
+func (t *Tab) Get(key string) *Value {
+	if t == nil {
+		return nil
+	}
+	return t.Fields[key]
+}
+
+// Lookup follows a path of keys through nested tables and returns the value
+// at its end, or nil if any part is missing or not a table.
+func (t *Tab) Lookup(path ...string) *Value {
+	var v *Value
+	for i, k := range path {
+		v = t.Get(k)
+		if v == nil {
+			return nil
+		}
+		if i < len(path)-1 {
+			if v.Kind != Table {
+				return nil
+			}
+			t = v.Table
+		}
+	}
+	return v
+}
+
+// StmtKind is the kind of a top-level statement.
+type StmtKind int
+
+// Statement kinds.
+const (
+	Header      StmtKind = iota + 1 // [table]
+	ArrayHeader                     // [[table]]
+	KeyValue                        // key = value
+)
+
+// Stmt is one top-level statement of the document.
+type Stmt struct {
+	Kind StmtKind
+	// Table is the path of the table the statement belongs to: for a header,
+	// the header's own path; for a key-value, the enclosing table's.
+	Table []string
+	// Key is the (possibly dotted) key of a key-value, relative to Table.
+	Key []string
+	// Value is the value of a key-value.
+	Value *Value
+	// Start and End delimit the statement's whole lines: from the start of
+	// its first line to just after the newline ending its last line.
+	Start, End int
+	// Indent is the white space before the statement on its first line.
+	Indent string
+	Pos    Pos
+}
+
+// Path is the statement's full key path.
+func (s *Stmt) Path() []string {
+	if s.Kind != KeyValue {
+		return s.Table
+	}
+	return append(append([]string(nil), s.Table...), s.Key...)
+}
+
+// Doc is a parsed document.
+type Doc struct {
+	Data  []byte
+	Root  *Tab
+	Stmts []Stmt
+}
+
+// SyntaxError is a TOML error with its position.
+type SyntaxError struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+
+// Parse parses data. Invalid TOML (syntax errors, keys or tables defined
+// twice) is reported as a *SyntaxError.
+func Parse(data []byte) (*Doc, error) {
+	// The decoder enforces every TOML rule, redefinitions included; the
+	// unstable parser used below for positions checks only the syntax.
+	var probe map[string]any
+	if err := toml.Unmarshal(data, &probe); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			return nil, &SyntaxError{Pos: Pos{line, col}, Msg: strings.TrimPrefix(de.Error(), "toml: ")}
+		}
+		return nil, &SyntaxError{Pos: Pos{1, 1}, Msg: err.Error()}
+	}
+	b := &builder{data: data, lines: lineStarts(data), doc: &Doc{Data: data, Root: newTab(false)}}
+	if err := b.build(); err != nil {
+		return nil, err
+	}
+	return b.doc, nil
+}
+
+func newTab(inline bool) *Tab { return &Tab{Fields: map[string]*Value{}, Inline: inline} }
+
+type builder struct {
+	data  []byte
+	lines []int // byte offset of the start of each line
+	doc   *Doc
+	p     unstable.Parser
+}
+
+func lineStarts(data []byte) []int {
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// pos converts a byte offset to a line and column (columns count bytes).
+func (b *builder) pos(offset int) Pos {
+	lo, hi := 0, len(b.lines)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if b.lines[mid] <= offset {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return Pos{Line: lo + 1, Col: offset - b.lines[lo] + 1}
+}
+
+func (b *builder) lineStart(offset int) int {
+	return b.lines[b.pos(offset).Line-1]
+}
+
+// lineEnd returns the offset just after the newline ending the line that
+// holds offset (or the end of the data).
+func (b *builder) lineEnd(offset int) int {
+	if i := bytes.IndexByte(b.data[offset:], '\n'); i >= 0 {
+		return offset + i + 1
+	}
+	return len(b.data)
+}
+
+func (b *builder) build() error {
+	b.p.Reset(b.data)
+	current := b.doc.Root
+	var currentPath []string
+	for b.p.NextExpression() {
+		e := b.p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			keys, first, last := b.keyParts(e.Key())
+			start := b.lineStart(first)
+			end := b.lineEnd(last)
+			kind := Header
+			if e.Kind == unstable.ArrayTable {
+				kind = ArrayHeader
+			}
+			t, err := b.openTable(keys, kind == ArrayHeader, b.pos(first))
+			if err != nil {
+				return err
+			}
+			current, currentPath = t, keys
+			b.doc.Stmts = append(b.doc.Stmts, Stmt{
+				Kind: kind, Table: keys, Start: start, End: end,
+				Indent: string(b.data[start : bytes.IndexByte(b.data[start:], '[')+start]),
+				Pos:    b.pos(bytes.IndexByte(b.data[start:], '[') + start),
+			})
+		case unstable.KeyValue:
+			keys, first, _ := b.keyParts(e.Key())
+			v, err := b.value(e.Value())
+			if err != nil {
+				return err
+			}
+			if err := b.setDotted(current, keys, v, b.pos(first)); err != nil {
+				return err
+			}
+			start := b.lineStart(first)
+			b.doc.Stmts = append(b.doc.Stmts, Stmt{
+				Kind: KeyValue, Table: currentPath, Key: keys, Value: v,
+				Start: start, End: b.lineEnd(int(e.Raw.Offset + e.Raw.Length)),
+				Indent: string(b.data[start:first]), Pos: b.pos(first),
+			})
+		}
+	}
+	if err := b.p.Error(); err != nil {
+		return &SyntaxError{Pos: Pos{1, 1}, Msg: err.Error()}
+	}
+	return nil
+}
+
+// keyParts returns the decoded parts of a key and the offsets of its first
+// and last bytes.
+func (b *builder) keyParts(it unstable.Iterator) (parts []string, first, last int) {
+	first = -1
+	for it.Next() {
+		n := it.Node()
+		parts = append(parts, string(n.Data))
+		if first < 0 {
+			first = int(n.Raw.Offset)
+		}
+		last = int(n.Raw.Offset + n.Raw.Length)
+	}
+	return parts, first, last
+}
+
+// openTable finds or creates the table named by a header.
+func (b *builder) openTable(keys []string, array bool, pos Pos) (*Tab, error) {
+	t := b.doc.Root
+	for i, k := range keys {
+		v := t.Fields[k]
+		lastKey := i == len(keys)-1
+		switch {
+		case lastKey && array:
+			if v == nil {
+				v = &Value{Kind: Array, Pos: pos}
+				t.Keys = append(t.Keys, k)
+				t.Fields[k] = v
+			}
+			nt := newTab(false)
+			v.Items = append(v.Items, &Value{Kind: Table, Table: nt, Pos: pos})
+			return nt, nil
+		case v == nil:
+			v = &Value{Kind: Table, Table: newTab(false), Pos: pos}
+			t.Keys = append(t.Keys, k)
+			t.Fields[k] = v
+		case v.Kind == Array && len(v.Items) > 0 && v.Items[len(v.Items)-1].Kind == Table:
+			t = v.Items[len(v.Items)-1].Table
+			continue
+		case v.Kind != Table:
+			return nil, &SyntaxError{Pos: pos, Msg: fmt.Sprintf("key %s is not a table", strings.Join(keys[:i+1], "."))}
+		}
+		if lastKey && v.Pos.Line == 0 {
+			v.Pos = pos
+		}
+		t = v.Table
+	}
+	return t, nil
+}
+
+// setDotted assigns v at a dotted key below t, creating intermediate tables.
+func (b *builder) setDotted(t *Tab, keys []string, v *Value, pos Pos) error {
+	for i, k := range keys[:len(keys)-1] {
+		next := t.Fields[k]
+		if next == nil {
+			next = &Value{Kind: Table, Table: newTab(false), Pos: pos}
+			t.Keys = append(t.Keys, k)
+			t.Fields[k] = next
+		}
+		if next.Kind != Table {
+			return &SyntaxError{Pos: pos, Msg: fmt.Sprintf("key %s is not a table", strings.Join(keys[:i+1], "."))}
+		}
+		t = next.Table
+	}
+	last := keys[len(keys)-1]
+	if _, dup := t.Fields[last]; !dup {
+		t.Keys = append(t.Keys, last)
+	}
+	t.Fields[last] = v
+	return nil
+}
+
+func (b *builder) value(n *unstable.Node) (*Value, error) {
+	v := &Value{Start: int(n.Raw.Offset), End: int(n.Raw.Offset + n.Raw.Length), Pos: b.pos(int(n.Raw.Offset))}
+	switch n.Kind {
+	case unstable.String:
+		v.Kind, v.Str = String, string(n.Data)
+	case unstable.Bool:
+		v.Kind, v.Bool = Bool, string(n.Data) == "true"
+		v.Str = string(n.Data)
+	case unstable.Integer:
+		v.Kind, v.Str = Integer, string(n.Data)
+	case unstable.Float:
+		v.Kind, v.Str = Float, string(n.Data)
+	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
+		v.Kind, v.Str = DateTime, string(n.Data)
+	case unstable.Array:
+		v.Kind = Array
+		for it := n.Children(); it.Next(); {
+			item, err := b.value(it.Node())
+			if err != nil {
+				return nil, err
+			}
+			v.Items = append(v.Items, item)
+		}
+	case unstable.InlineTable:
+		v.Kind, v.Table = Table, newTab(true)
+		for it := n.Children(); it.Next(); {
+			kv := it.Node()
+			keys, first, _ := b.keyParts(kv.Key())
+			item, err := b.value(kv.Value())
+			if err != nil {
+				return nil, err
+			}
+			if err := b.setDotted(v.Table, keys, item, b.pos(first)); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, &SyntaxError{Pos: v.Pos, Msg: fmt.Sprintf("unexpected %s value", n.Kind)}
+	}
+	return v, nil
+}
+
+// Quote returns s as a TOML basic string.
+func Quote(s string) string {
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			sb.WriteString(`\"`)
+		case '\\':
+			sb.WriteString(`\\`)
+		case '\n':
+			sb.WriteString(`\n`)
+		case '\t':
+			sb.WriteString(`\t`)
+		case '\r':
+			sb.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&sb, `\u%04X`, r)
+			} else {
+				sb.WriteRune(r)
+			}
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}
+
+// Key renders one key part: bare when it can be, quoted otherwise.
+func Key(part string) string {
+	if part == "" {
+		return `""`
+	}
+	for i := 0; i < len(part); i++ {
+		c := part[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return Quote(part)
+		}
+	}
+	return part
+}
+
+// DottedKey renders a key path such as plugins."io.containerd.grpc.v1.cri".registry.
+func DottedKey(path []string) string {
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = Key(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+// HasPrefix reports whether path starts with prefix.
+func HasPrefix(path, prefix []string) bool {
+	if len(path) < len(prefix) {
+		return false
+	}
+	for i := range prefix {
+		if path[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Edit replaces the bytes [Start, End) of a document with Text; Start ==
+// End inserts.
+type Edit struct {
+	Start, End int
+	Text       string
+}
+
+// ApplyEdits applies non-overlapping edits to data and returns the result.
+// Edits at the same offset are applied in the order given.
+func ApplyEdits(data []byte, edits []Edit) ([]byte, error) {
+	sorted := append([]Edit(nil), edits...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start < sorted[j].Start })
+	var out bytes.Buffer
+	at := 0
+	for _, e := range sorted {
+		if e.Start < at || e.End < e.Start || e.End > len(data) {
+			return nil, fmt.Errorf("overlapping or out-of-range edit [%d,%d)", e.Start, e.End)
+		}
+		out.Write(data[at:e.Start])
+		out.WriteString(e.Text)
+		at = e.End
+	}
+	out.Write(data[at:])
+	return out.Bytes(), nil
+}

@@ -1,0 +1,231 @@
+// Command certsd-migrate migrates containerd's deprecated CRI registry
+// settings (registry.mirrors, registry.configs.*.tls, registry.auths) to
+// config_path and hosts.toml files. It previews a unified diff by default
+// and writes only on `apply`.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
+	"github.com/certsd-migrate/certsd-migrate/migrate"
+)
+
+// Exit codes follow diff(1) and kubectl diff.
+const (
+	exitOK      = 0
+	exitChanges = 1 // diff: changes are pending
+	exitError   = 2
+)
+
+const usage = `certsd-migrate migrates containerd's deprecated CRI registry settings
+(registry.mirrors, registry.configs.*.tls, registry.auths) to config_path and
+<certs-dir>/<registry>/hosts.toml files. Nothing is written without "apply".
+
+Usage:
+  certsd-migrate [diff] [flags]   preview: print a unified diff of every file
+  certsd-migrate apply [flags]    write the files (atomically, with a backup)
+
+Examples:
+  # Preview the migration of this node
+  certsd-migrate diff
+
+  # One-shot upgrade: migrate, then restart containerd
+  certsd-migrate apply && systemctl restart containerd
+
+  # Fleet (Ansible): machine-readable plan; exit 1 means changes are pending
+  certsd-migrate diff -o json
+
+  # Offline: convert a copy of a node's /etc under ./node
+  certsd-migrate diff --root ./node
+
+Exit status: diff exits 0 when nothing would change, 1 when changes are
+pending, 2 on error; apply exits 0 on success (changed or not), 2 on error.
+
+Flags:
+`
+
+type cli struct {
+	command     string
+	config      string
+	certsDir    string
+	root        string
+	auth        string
+	version     string
+	output      string
+	color       string
+	showSecrets bool
+	noBackup    bool
+	force       bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c, code, done := parseFlags(args, stdout, stderr)
+	if done {
+		return code
+	}
+	opts, err := c.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError
+	}
+	plan, err := migrate.Build(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError
+	}
+	var applied *migrate.ApplyResult
+	if c.command == "apply" && plan.Changed() {
+		if applied, err = migrate.Apply(plan, migrate.ApplyOptions{NoBackup: c.noBackup}); err != nil {
+			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+			return exitError
+		}
+	}
+	if err := c.print(plan, applied, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError
+	}
+	if c.command == "diff" && plan.Changed() {
+		return exitChanges
+	}
+	return exitOK
+}
+
+func parseFlags(args []string, stdout, stderr io.Writer) (c cli, code int, done bool) {
+	c.command = "diff"
+	if len(args) > 0 && (args[0] == "diff" || args[0] == "apply") {
+		c.command, args = args[0], args[1:]
+	}
+	fs := pflag.NewFlagSet("certsd-migrate", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "/etc/containerd/config.toml", "containerd config file")
+	fs.StringVar(&c.certsDir, "certs-dir", "", "config_path directory to write (default: the config's own config_path, else "+convert.DefaultCertsDir+")")
+	fs.StringVar(&c.root, "root", "", "treat `DIR` as the file system root for every path")
+	fs.StringVar(&c.auth, "auth", "keep", "where legacy credentials go: keep (configs.<host>.auth in config.toml) or header (Authorization header in hosts.toml)")
+	fs.StringVar(&c.version, "containerd-version", "", "containerd `version` that will read the output, e.g. 1.6.20, 1.7 or 2.1 (default: valid on 1.6.17 through 2.x)")
+	fs.StringVarP(&c.output, "output", "o", "text", "output format: text or json")
+	fs.StringVar(&c.color, "color", "auto", "colour the diff: auto, always or never")
+	fs.BoolVar(&c.showSecrets, "show-secrets", false, "print credentials in diffs and JSON (redacted by default)")
+	fs.BoolVar(&c.noBackup, "no-backup", false, "apply: do not keep a timestamped backup of each modified config")
+	fs.BoolVar(&c.force, "force", false, "replace hosts.toml files certsd-migrate did not write (after backing them up)")
+	help := fs.BoolP("help", "h", false, "show this help")
+	showVersion := fs.Bool("version", false, "print the version")
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, exitError, true
+	}
+	switch {
+	case *help:
+		fmt.Fprint(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return c, exitOK, true
+	case *showVersion:
+		fmt.Fprintf(stdout, "certsd-migrate %s\n", buildVersion())
+		return c, exitOK, true
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "certsd-migrate: unexpected argument %q (commands: diff, apply)\n", fs.Arg(0))
+		return c, exitError, true
+	}
+	return c, 0, false
+}
+
+func (c *cli) options() (migrate.Options, error) {
+	opts := migrate.Options{Root: c.root, ConfigPath: c.config, Force: c.force}
+	opts.CertsDir = c.certsDir
+	switch convert.AuthMode(c.auth) {
+	case convert.AuthKeep, convert.AuthHeader:
+		opts.Auth = convert.AuthMode(c.auth)
+	default:
+		return opts, fmt.Errorf("--auth must be keep or header, not %q", c.auth)
+	}
+	if c.version != "" {
+		t, err := convert.ParseTarget(c.version)
+		if err != nil {
+			return opts, fmt.Errorf("--containerd-version: %w", err)
+		}
+		opts.Target = t
+	}
+	if c.output != "text" && c.output != "json" {
+		return opts, fmt.Errorf("--output must be text or json, not %q", c.output)
+	}
+	if c.color != "auto" && c.color != "always" && c.color != "never" {
+		return opts, fmt.Errorf("--color must be auto, always or never, not %q", c.color)
+	}
+	if c.root != "" {
+		if info, err := os.Stat(c.root); err != nil || !info.IsDir() {
+			return opts, errors.New("--root must name an existing directory")
+		}
+	}
+	return opts, nil
+}
+
+func (c *cli) print(plan *migrate.Plan, applied *migrate.ApplyResult, stdout, stderr io.Writer) error {
+	if c.output == "json" {
+		r := plan.Report(c.showSecrets)
+		if applied != nil {
+			r.Backups = applied.Backups
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	if !plan.Changed() && len(plan.Warnings) == 0 {
+		return nil // like diff(1): nothing to say
+	}
+	if err := plan.WriteDiff(stdout, c.useColor(stdout), c.showSecrets); err != nil {
+		return err
+	}
+	if err := migrate.WriteWarnings(stderr, plan.Warnings); err != nil {
+		return err
+	}
+	summary := plan.Summary()
+	switch {
+	case applied != nil:
+		summary = "applied: " + summary
+		for _, b := range applied.Backups {
+			summary += "; backup " + b
+		}
+	case plan.Changed():
+		summary += "; run `certsd-migrate apply` with the same flags to write them"
+	}
+	_, err := fmt.Fprintln(stderr, summary)
+	return err
+}
+
+func (c *cli) useColor(w io.Writer) bool {
+	switch c.color {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func buildVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}

@@ -1,0 +1,192 @@
+package migrate
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
+)
+
+// Options describe one run.
+type Options struct {
+	// Root stands for the node's "/"; "" is the real root.
+	Root string
+	// ConfigPath is the main containerd config's path on the node.
+	ConfigPath string
+	// Force overwrites hosts.toml files that certsd-migrate did not write,
+	// after backing them up.
+	Force bool
+	convert.Options
+}
+
+// ConflictError reports hosts.toml files that belong to someone else.
+type ConflictError struct {
+	Paths []string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s already exist%s with different content and were not written by certsd-migrate; nothing was written (use --force to back them up and replace them)",
+		strings.Join(e.Paths, ", "), map[bool]string{true: "s", false: ""}[len(e.Paths) == 1])
+}
+
+// Build reads the node's config and plans the migration. It writes nothing.
+func Build(opts Options) (*Plan, error) {
+	files, err := loadConfigs(opts.Root, opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	res, err := convert.Convert(files, opts.Options)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Root: opts.Root, CertsDir: res.CertsDir, Warnings: res.Warnings}
+	for _, c := range res.Configs {
+		_, mode, err := readIfExists(p.OnDisk(c.Path))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
+		}
+		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Modify, Before: c.Before, After: c.After, Mode: mode, Backup: true}
+		if bytes.Equal(c.Before, c.After) {
+			fc.Action = Unchanged
+		}
+		p.Files = append(p.Files, fc)
+	}
+	var conflicts []string
+	for _, h := range res.Hosts {
+		fc, conflict, err := p.hostsChange(h, opts.Force)
+		if err != nil {
+			return nil, err
+		}
+		if conflict {
+			conflicts = append(conflicts, fc.Path)
+		}
+		p.Files = append(p.Files, fc)
+		p.checkShadowingDir(h)
+	}
+	if len(conflicts) > 0 {
+		return nil, &ConflictError{Paths: conflicts}
+	}
+	for _, f := range res.TLSFiles {
+		if w := p.checkTLSFile(f); w != nil {
+			p.Warnings = append(p.Warnings, *w)
+		}
+	}
+	return p, nil
+}
+
+// hostsChange plans one hosts.toml. A file that exists, differs, and lacks
+// the generated-by line is a conflict unless force.
+func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, error) {
+	nodeFile := path.Join(p.CertsDir, h.Dir(), "hosts.toml")
+	mode := os.FileMode(0o644)
+	if h.HasSecret() {
+		mode = 0o600
+	}
+	fc := FileChange{Path: nodeFile, Kind: HostsKind, Action: Create, After: h.Render(), Mode: mode, Secret: h.HasSecret()}
+	before, oldMode, err := readIfExists(p.OnDisk(nodeFile))
+	if err != nil {
+		return fc, false, fmt.Errorf("reading %s: %w", nodeFile, unwrapPathError(err))
+	}
+	if before == nil {
+		return fc, false, nil
+	}
+	fc.Before = before
+	switch {
+	case bytes.Equal(before, fc.After) && oldMode == mode:
+		fc.Action = Unchanged
+	case bytes.HasPrefix(before, []byte(convert.GeneratedPrefix)):
+		fc.Action = Modify
+	case force:
+		fc.Action, fc.Backup = Modify, true
+	default:
+		fc.Action = Modify
+		return fc, true, nil
+	}
+	return fc, false, nil
+}
+
+// checkShadowingDir warns when an existing host_port_ directory, which
+// containerd looks up first, hides the directory being written.
+func (p *Plan) checkShadowingDir(h *convert.HostsFile) {
+	i := strings.LastIndex(h.Namespace, ":")
+	if i <= 0 {
+		return
+	}
+	alt := h.Namespace[:i] + "_" + h.Namespace[i+1:] + "_"
+	altPath := path.Join(p.CertsDir, alt)
+	if info, err := os.Stat(p.OnDisk(altPath)); err == nil && info.IsDir() {
+		p.Warnings = append(p.Warnings, convert.Warning{Code: convert.WarnShadowingDir, Pos: convert.Position{File: altPath},
+			Message: fmt.Sprintf("containerd looks up %s before %s, so this existing directory hides the migrated settings for %s; merge or remove it", altPath, path.Join(p.CertsDir, h.Namespace), h.Namespace)})
+	}
+}
+
+// checkTLSFile reports a certificate file that hosts mode would reject:
+// legacy ignored a bad CA file, but hosts mode fails every pull (§4.6).
+func (p *Plan) checkTLSFile(f convert.TLSFile) *convert.Warning {
+	data, err := os.ReadFile(p.OnDisk(f.Path))
+	code := convert.WarnCAFile
+	if f.Role != "ca" {
+		code = convert.WarnClientCertFile
+	}
+	if err != nil {
+		return &convert.Warning{Code: code, Pos: f.Pos,
+			Message: fmt.Sprintf("cannot read %s file %s (%v): containerd fails every pull through this host until it exists", f.Role, f.Path, unwrapPathError(err))}
+	}
+	switch f.Role {
+	case "ca":
+		if !hasCertificate(data) {
+			return &convert.Warning{Code: code, Pos: f.Pos,
+				Message: fmt.Sprintf("CA file %s holds no PEM certificate: legacy containerd ignored it, but in hosts.toml it fails every pull through this host", f.Path)}
+		}
+	case "cert":
+		if !hasCertificate(data) {
+			return &convert.Warning{Code: code, Pos: f.Pos,
+				Message: fmt.Sprintf("client certificate %s holds no PEM certificate: containerd fails every pull through this host", f.Path)}
+		}
+	case "key":
+		if !hasPrivateKey(data) {
+			return &convert.Warning{Code: code, Pos: f.Pos,
+				Message: fmt.Sprintf("client key %s holds no PEM private key: containerd fails every pull through this host", f.Path)}
+		}
+	}
+	return nil
+}
+
+func hasCertificate(data []byte) bool {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return false
+		}
+		if block.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(block.Bytes); err == nil {
+				return true
+			}
+		}
+	}
+}
+
+func hasPrivateKey(data []byte) bool {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return false
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+			return true
+		}
+		if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+			return true
+		}
+		if _, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+			return true
+		}
+	}
+}

@@ -1,0 +1,77 @@
+// Package migrate is the file-system side of certsd-migrate: it finds a
+// node's containerd config files, turns a conversion into a plan of file
+// changes, shows the plan as a diff, and applies it safely.
+package migrate
+
+import (
+	"io/fs"
+	"path/filepath"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
+)
+
+// Action is what a plan does to one file.
+type Action string
+
+// Actions.
+const (
+	Create    Action = "create"
+	Modify    Action = "modify"
+	Unchanged Action = "unchanged"
+)
+
+// Kind tells config files from hosts files.
+type Kind string
+
+// File kinds.
+const (
+	ConfigKind Kind = "config"
+	HostsKind  Kind = "hosts"
+)
+
+// FileChange is one file of a plan. Preview and apply share it, so the
+// preview cannot differ from what apply writes.
+type FileChange struct {
+	// Path is the file's path on the node (as containerd sees it).
+	Path   string
+	Kind   Kind
+	Action Action
+	// Before is the current content (nil when the file does not exist).
+	Before []byte
+	After  []byte
+	// Mode is the permission the file gets.
+	Mode fs.FileMode
+	// Secret reports that the file holds credentials; its content is
+	// redacted in anything printed.
+	Secret bool
+	// Backup asks apply to keep a timestamped copy of Before beside the
+	// file before replacing it.
+	Backup bool
+}
+
+// Plan is the complete list of changes for one run.
+type Plan struct {
+	// Root is the directory that stands for the node's "/" ("" is "/").
+	Root     string
+	CertsDir string
+	Files    []FileChange
+	Warnings []convert.Warning
+}
+
+// Changed reports whether applying the plan would change any file.
+func (p *Plan) Changed() bool {
+	for _, f := range p.Files {
+		if f.Action != Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// OnDisk maps a node path to the path to open on this machine.
+func (p *Plan) OnDisk(path string) string {
+	if p.Root == "" {
+		return path
+	}
+	return filepath.Join(p.Root, path)
+}

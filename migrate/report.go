@@ -1,0 +1,108 @@
+package migrate
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
+)
+
+// Report is the machine-readable form of a plan (--output json). Its shape
+// suits Ansible: changed for changed_when, files with before/after for its
+// diff mode, warnings with stable codes.
+type Report struct {
+	Changed  bool              `json:"changed"`
+	CertsDir string            `json:"certs_dir,omitempty"`
+	Files    []FileReport      `json:"files"`
+	Warnings []convert.Warning `json:"warnings"`
+	// Backups lists the backups apply made.
+	Backups []string `json:"backups,omitempty"`
+}
+
+// FileReport is one file of a Report.
+type FileReport struct {
+	Path   string `json:"path"`
+	Kind   Kind   `json:"kind"`
+	Action Action `json:"action"`
+	Mode   string `json:"mode"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+	Diff   string `json:"diff"`
+}
+
+// Report renders the plan; secrets are redacted unless showSecrets.
+func (p *Plan) Report(showSecrets bool) Report {
+	r := Report{Changed: p.Changed(), CertsDir: p.CertsDir, Files: []FileReport{}, Warnings: p.Warnings}
+	if r.Warnings == nil {
+		r.Warnings = []convert.Warning{}
+	}
+	for _, f := range p.Files {
+		fr := FileReport{Path: f.Path, Kind: f.Kind, Action: f.Action, Mode: fmt.Sprintf("%04o", f.Mode),
+			Before: string(f.Before), After: string(f.After)}
+		if f.Action != Unchanged {
+			fr.Diff = UnifiedDiff(f.Path, f.Before, f.After, !showSecrets)
+		}
+		if !showSecrets {
+			fr.Before, fr.After = Redact(fr.Before), Redact(fr.After)
+		}
+		r.Files = append(r.Files, fr)
+	}
+	return r
+}
+
+// WriteDiff writes the unified diff of every changed file.
+func (p *Plan) WriteDiff(w io.Writer, color, showSecrets bool) error {
+	for _, f := range p.Files {
+		if f.Action == Unchanged {
+			continue
+		}
+		d := UnifiedDiff(f.Path, f.Before, f.After, !showSecrets)
+		if d == "" && f.Action == Modify {
+			// Only the mode differs.
+			d = fmt.Sprintf("--- a%s\n+++ b%s\n# mode becomes %04o\n", f.Path, f.Path, f.Mode)
+		}
+		if color {
+			d = Colorize(d)
+		}
+		if _, err := io.WriteString(w, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteWarnings writes one line per warning.
+func WriteWarnings(w io.Writer, warnings []convert.Warning) error {
+	for _, warn := range warnings {
+		if _, err := fmt.Fprintln(w, warn.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Summary is the one-line summary of a plan.
+func (p *Plan) Summary() string {
+	var create, modify int
+	for _, f := range p.Files {
+		switch f.Action {
+		case Create:
+			create++
+		case Modify:
+			modify++
+		}
+	}
+	parts := []string{plural(create, "file") + " to create", fmt.Sprintf("%d to modify", modify)}
+	if len(p.Warnings) > 0 {
+		parts = append(parts, plural(len(p.Warnings), "warning"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
