@@ -29,7 +29,6 @@ func (v Version) AtLeast(w Version) bool { return !v.Less(w) }
 var (
 	minSupported    = Version{1, 6, 0}  // override_path
 	defaultDirSince = Version{1, 6, 17} // _default, also 1.7.0
-	v1_7            = Version{1, 7, 0}
 	v2_0            = Version{2, 0, 0}
 	v2_1            = Version{2, 1, 0} // transfer service; keeping configs.auth forces local pull
 	latestKnown     = Version{2, 99, 99}

@@ -166,6 +166,24 @@ func (r *testRig) cases() []migrationCase {
 			},
 		},
 		{
+			// "*" to a TLS + auth registry. A direct pull of the mirror's own
+			// loopback name also takes the "*" list in legacy mode (and, as an
+			// endpoint equals the namespace, no http upstream is appended), so
+			// it works over TLS with the CA and auth: the namespace directory
+			// written for that host must keep the "*" endpoints.
+			name: "wildcard-tls-auth",
+			layout: layout{version: 2, registry: mirror("*", "https://"+tlsAuth) + fmt.Sprintf(`[{R}.configs."%[1]s".tls]
+  ca_file = %[2]q
+[{R}.configs."%[1]s".auth]
+  username = %[3]q
+  password = %[4]q
+`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password)},
+			pulls: []pull{
+				{image: "wild.test/test:latest", from: r.from(r.tlsAuth, "test")},
+				{image: tlsAuth + "/other:latest", from: r.from(r.tlsAuth, "other")},
+			},
+		},
+		{
 			// One configs entry (TLS + auth of an endpoint host) serves two
 			// namespaces: hosts.toml needs it in both files.
 			name: "shared-endpoint-config",

@@ -167,10 +167,24 @@ func (a *applier) apply(c FileChange, old fileState) error {
 			return err
 		}
 	}
-	// Remembered before writing: a write that fails after its rename has
-	// still replaced the file. Undoing a write that did not happen is
-	// harmless.
+	if err := a.write(c, old); err != nil {
+		return fmt.Errorf("writing %s: %w", c.Path, unwrapPathError(err))
+	}
+	a.result.Written = append(a.result.Written, c.Path)
+	return nil
+}
+
+// write replaces c's file and remembers how to undo that.
+func (a *applier) write(c FileChange, old fileState) error {
 	path := a.plan.OnDisk(c.Path)
+	if err := a.step("write", c.Path); err != nil {
+		return err
+	}
+	if err := replaceFile(path, c.After, c.Mode, old.owner); err != nil {
+		return err
+	}
+	// Remembered only now: until the rename, whatever is at path is not
+	// ours to remove.
 	if c.Action == Create {
 		a.remember(c.Path, "created file not removed", func() error { return removeCreated(path) })
 	} else {
@@ -178,18 +192,10 @@ func (a *applier) apply(c FileChange, old fileState) error {
 			return writeAtomic(path, c.Before, old.mode, old.owner)
 		})
 	}
-	err := a.step("write", c.Path)
-	if err == nil {
-		err = writeAtomic(path, c.After, c.Mode, old.owner)
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
 	}
-	if err == nil {
-		err = a.step("wrote", c.Path)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", c.Path, unwrapPathError(err))
-	}
-	a.result.Written = append(a.result.Written, c.Path)
-	return nil
+	return a.step("wrote", c.Path)
 }
 
 // mkdirs creates the node directory dir and its missing parents.
@@ -300,10 +306,20 @@ func (a *applier) rollback(cause error) error {
 		cause, strings.Join(left, "\n\t"))
 }
 
-// writeAtomic replaces path with data so that readers see either the old
-// file or the new one, never a mix. The new file gets exactly mode (the
-// umask does not apply) and, if o is not nil, o as its owner.
+// writeAtomic is replaceFile made durable.
 func writeAtomic(path string, data []byte, mode fs.FileMode, o *owner) error {
+	if err := replaceFile(path, data, mode, o); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// replaceFile replaces path with data so that readers see either the old
+// file or the new one, never a mix. The new file gets exactly mode (the
+// umask does not apply) and, if o is not nil, o as its owner. It fails
+// only before the rename, leaving path as it was. The rename is durable
+// once the directory is synced: renameio does not do that.
+func replaceFile(path string, data []byte, mode fs.FileMode, o *owner) error {
 	t, err := renameio.NewPendingFile(path,
 		renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(mode))
 	if err != nil {
@@ -318,11 +334,7 @@ func writeAtomic(path string, data []byte, mode fs.FileMode, o *owner) error {
 			return err
 		}
 	}
-	if err := t.CloseAtomicallyReplace(); err != nil { // fsyncs, then renames
-		return err
-	}
-	// renameio does not make the rename itself durable.
-	return syncDir(filepath.Dir(path))
+	return t.CloseAtomicallyReplace() // fsyncs, then renames
 }
 
 // chown gives f the owner of the file it replaces. Only root can give a
@@ -350,10 +362,9 @@ func syncDir(dir string) error {
 	return err
 }
 
-// removeCreated removes a file or empty directory that Apply created. One
-// already gone is fine: undo steps are remembered before the step runs.
+// removeCreated removes a file or empty directory that Apply created.
 func removeCreated(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(path); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))

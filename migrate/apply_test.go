@@ -367,6 +367,33 @@ func TestApplyReportsFailedRollback(t *testing.T) {
 		keyPath, file(0o600, clientKey)))
 }
 
+// A directory appearing where a file is to be created makes the rename
+// fail: the temporary file goes, and the directory, not ours, stays.
+func TestApplyLeavesNoTempFile(t *testing.T) {
+	root := writeNode(t, nodeBefore())
+	race := func(step, path string) error {
+		if step == "write" && path == hostsPath {
+			return os.Mkdir(filepath.Join(root, hostsPath), 0o755)
+		}
+		return nil
+	}
+	_, err := Apply(migration(root), ApplyOptions{fail: race})
+	want := "writing " + hostsPath + ": rename "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("got error %v, want one starting %q", err, want)
+	}
+	want = "; restoring the node failed, these paths need fixing by hand:\n" +
+		"\t/etc/containerd/certs.d/docker.io: created directory not removed (directory not empty)\n" +
+		"\t/etc/containerd/certs.d: created directory not removed (directory not empty)"
+	if !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error %q\ndoes not end %q", err, want)
+	}
+	checkTree(t, snapshotNode(t, root), with(treeBefore(),
+		"/etc/containerd/certs.d", dir755,
+		"/etc/containerd/certs.d/docker.io", dir755,
+		hostsPath, dir755))
+}
+
 func TestApplyRefusesStalePlan(t *testing.T) {
 	tests := []struct {
 		name    string
