@@ -106,6 +106,11 @@ func trimConfig(f *ConfigFile, spec *trimSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.Contains(string(doc.Data), "\r\n") {
+		for i := range inserts {
+			inserts[i].Text = strings.ReplaceAll(inserts[i].Text, "\n", "\r\n")
+		}
+	}
 	edits := append([]tomldoc.Edit(nil), inserts...)
 	edits = append(edits, removals(doc, removed, inserts)...)
 	out, err := tomldoc.ApplyEdits(doc.Data, edits)

@@ -48,16 +48,17 @@ var DefaultTarget = Target{Min: defaultDirSince, Max: latestKnown}
 // ParseTarget parses "1.6.20", "1.7" or "2" into the range of releases the
 // string names ("1.7" is every 1.7.x).
 func ParseTarget(s string) (Target, error) {
-	parts := strings.Split(strings.TrimPrefix(strings.TrimSpace(s), "v"), ".")
+	num := strings.TrimPrefix(strings.TrimSpace(s), "v")
+	// Drop suffixes such as 1.6.20~ds1 (Debian) or 2.1.0-rc.1.
+	if i := strings.IndexAny(num, "~-+"); i > 0 {
+		num = num[:i]
+	}
+	parts := strings.Split(num, ".")
 	if len(parts) > 3 || parts[0] == "" {
 		return Target{}, fmt.Errorf("invalid containerd version %q: want MAJOR[.MINOR[.PATCH]]", s)
 	}
 	nums := make([]int, len(parts))
 	for i, p := range parts {
-		// Accept suffixes such as 1.6.20~ds1 (Debian) or 2.1.0-rc.1.
-		if j := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); j > 0 && i == len(parts)-1 {
-			p = p[:j]
-		}
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 0 {
 			return Target{}, fmt.Errorf("invalid containerd version %q: want MAJOR[.MINOR[.PATCH]]", s)

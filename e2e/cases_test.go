@@ -133,9 +133,16 @@ func (r *testRig) cases() []migrationCase {
 			pulls:  []pull{{image: "test:latest", from: r.from(r.plain, "library/test")}},
 		},
 		{
-			name:   "schemeless-loopback-endpoint",
-			layout: layout{version: 2, registry: mirror("docker.io", r.plain.Addr)},
-			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
+			name:     "schemeless-loopback-endpoint",
+			layout:   layout{version: 2, registry: mirror("docker.io", r.plain.Addr)},
+			pulls:    []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
+			toolArgs: []string{"--containerd-version", "1.6.20"},
+		},
+		{
+			// An endpoint path ending in /v2 is the default API root.
+			name:   "endpoint-v2-path",
+			layout: layout{version: 2, registry: mirror("docker.io", r.second.URL()+"/v2")},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
 		},
 		{
 			name:   "mirror-order-and-fallback",
@@ -221,10 +228,18 @@ func (r *testRig) cases() []migrationCase {
 			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
 		},
 		{
+			// containerd 1.6 refuses config_path next to mirrors. The
+			// certs.d directory already holds an admin's hosts.toml, which
+			// apply must leave working.
 			name: "half-migrated",
 			layout: layout{version: 2, registry: "[{R}]\n  config_path = \"{CERTS}\"\n\n" +
-				mirror("docker.io", r.plain.URL())},
-			pulls:          []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
+				mirror("docker.io", r.plain.URL()),
+				files: map[string]string{"certs.d/other.test/hosts.toml": fmt.Sprintf(
+					"[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", r.second.URL())}},
+			pulls: []pull{
+				{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")},
+				{image: "other.test/test:latest", from: r.from(r.second, "test")},
+			},
 			legacyCRIError: "`mirrors` cannot be set when `config_path` is provided",
 		},
 	}

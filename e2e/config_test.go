@@ -22,6 +22,10 @@ type layout struct {
 	// registry is legacy registry TOML: "{R}" stands for the registry
 	// table of the version and "{CERTS}" for the phase's certs.d directory.
 	registry string
+	// files are extra files to write, by path relative to the phase
+	// directory (for example an existing certs.d/<ns>/hosts.toml), with the
+	// same placeholders as registry.
+	files map[string]string
 }
 
 // registryTable is the CRI registry table of a config version.
@@ -54,11 +58,16 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 	}
 	fmt.Fprintf(&main, "\n[plugins]\n  [plugins.%s]\n    path = %q\n", optPlugin, p.Opt)
 
+	placeholders := strings.NewReplacer("{R}", registryTable(l.version), "{CERTS}", certsDir)
+	for rel, content := range l.files {
+		if err := writeFile(filepath.Join(dir, rel), placeholders.Replace(content)); err != nil {
+			return "", err
+		}
+	}
 	var cri strings.Builder
 	fmt.Fprintf(&cri, "\n[plugins.%s.containerd]\n  snapshotter = \"native\"\n", criPlugin)
 	if l.registry != "" {
-		r := strings.NewReplacer("{R}", registryTable(l.version), "{CERTS}", certsDir)
-		cri.WriteString("\n" + r.Replace(l.registry))
+		cri.WriteString("\n" + placeholders.Replace(l.registry))
 	}
 
 	cfg := filepath.Join(dir, "config.toml")

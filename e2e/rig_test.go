@@ -72,7 +72,11 @@ func startRig(ctx context.Context) (*testRig, error) {
 		return nil, fmt.Errorf("creating the work directory: %w", err)
 	}
 	r := &testRig{base: base, images: map[string]*Image{}, creds: rig.Credentials{Username: "e2e", Password: "s3cret-pw"}}
-	r.closers = append(r.closers, func() error { return os.RemoveAll(base) })
+	if os.Getenv("E2E_KEEP") != "" {
+		fmt.Fprintf(os.Stderr, "e2e: E2E_KEEP set: keeping %s\n", base)
+	} else {
+		r.closers = append(r.closers, func() error { return os.RemoveAll(base) })
+	}
 	r.tool, r.toolErr = buildTool(ctx, filepath.Join(base, "certsd-migrate"))
 
 	if err := r.startServers(ctx); err != nil {
