@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -76,37 +77,13 @@ func trimConfig(f *ConfigFile, spec *trimSpec) ([]byte, error) {
 			}
 		}
 	}
-	// Tables left empty by the removals go too (configs."h" once its tls
-	// table went, configs once every entry went), deepest first.
-	for changed := true; changed; {
-		changed = false
-		for i := range doc.Stmts {
-			st := &doc.Stmts[i]
-			p := st.Path()
-			if removed[i] || st.Kind != tomldoc.Header || len(p) <= len(reg) || !tomldoc.HasPrefix(p, reg) {
-				continue
-			}
-			if k := p[len(reg)]; k != "configs" && k != "auths" && k != "mirrors" {
-				continue
-			}
-			empty := true
-			for j := range doc.Stmts {
-				if j != i && !removed[j] && tomldoc.HasPrefix(doc.Stmts[j].Path(), p) {
-					empty = false
-					break
-				}
-			}
-			if empty {
-				removed[i], changed = true, true
-			}
-		}
-	}
+	removeEmptyTables(doc, reg, removed)
 
 	inserts, err := insertions(f, spec, removed)
 	if err != nil {
 		return nil, err
 	}
-	if strings.Contains(string(doc.Data), "\r\n") {
+	if bytes.Contains(doc.Data, []byte("\r\n")) {
 		for i := range inserts {
 			inserts[i].Text = strings.ReplaceAll(inserts[i].Text, "\n", "\r\n")
 		}
@@ -122,6 +99,45 @@ func trimConfig(f *ConfigFile, spec *trimSpec) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// removeEmptyTables marks the registry sub-tables that the removals left
+// empty (configs."h" once its tls table went, configs once every entry
+// went), deepest first so that emptiness cascades upwards. kept counts, per
+// key path, the statements at or below it that stay.
+func removeEmptyTables(doc *tomldoc.Doc, reg []string, removed []bool) {
+	kept := map[string]int{}
+	forPrefixes := func(path []string, delta int) {
+		for n := 1; n <= len(path); n++ {
+			kept[pathKey(path[:n])] += delta
+		}
+	}
+	var candidates []int
+	for i := range doc.Stmts {
+		st := &doc.Stmts[i]
+		if removed[i] {
+			continue
+		}
+		p := st.Path()
+		forPrefixes(p, 1)
+		if st.Kind == tomldoc.Header && len(p) > len(reg) && tomldoc.HasPrefix(p, reg) {
+			if k := p[len(reg)]; k == "configs" || k == "auths" || k == "mirrors" {
+				candidates = append(candidates, i)
+			}
+		}
+	}
+	sort.SliceStable(candidates, func(a, b int) bool {
+		return len(doc.Stmts[candidates[a]].Table) > len(doc.Stmts[candidates[b]].Table)
+	})
+	for _, i := range candidates {
+		p := doc.Stmts[i].Path()
+		if kept[pathKey(p)] == 1 { // only the header itself
+			removed[i] = true
+			forPrefixes(p, -1)
+		}
+	}
+}
+
+func pathKey(path []string) string { return strings.Join(path, "\x00") }
 
 // walkLeaves calls fn with the path of every leaf below v (scalars, arrays
 // and empty tables).
@@ -161,7 +177,7 @@ func removals(doc *tomldoc.Doc, removed []bool, inserts []tomldoc.Edit) []tomldo
 		if !replaced && (start == 0 || blankLineBefore(doc.Data, start)) {
 			for end < limit {
 				next := lineEndAt(doc.Data, end)
-				if strings.TrimSpace(string(doc.Data[end:next])) != "" || next > limit {
+				if len(bytes.TrimSpace(doc.Data[end:next])) != 0 || next > limit {
 					break
 				}
 				end = next
@@ -176,12 +192,12 @@ func blankLineBefore(data []byte, offset int) bool {
 	if offset < 1 || data[offset-1] != '\n' {
 		return false
 	}
-	prevStart := strings.LastIndexByte(string(data[:offset-1]), '\n') + 1
-	return strings.TrimSpace(string(data[prevStart:offset-1])) == ""
+	prevStart := bytes.LastIndexByte(data[:offset-1], '\n') + 1
+	return len(bytes.TrimSpace(data[prevStart:offset-1])) == 0
 }
 
 func lineEndAt(data []byte, offset int) int {
-	if i := strings.IndexByte(string(data[offset:]), '\n'); i >= 0 {
+	if i := bytes.IndexByte(data[offset:], '\n'); i >= 0 {
 		return offset + i + 1
 	}
 	return len(data)

@@ -51,7 +51,9 @@ type Value struct {
 	Bool  bool     // Bool
 	Items []*Value // Array
 	Table *Tab     // Table
-	Pos   Pos      // where the value (or, for tables, the defining key) starts
+	// TableArray reports an array made by [[header]]s.
+	TableArray bool
+	Pos        Pos // where the value (or, for tables, the defining key) starts
 	// Start and End are the value's raw byte range; zero for tables that
 	// were created by a header or a dotted key.
 	Start, End int
@@ -63,7 +65,20 @@ type Tab struct {
 	Fields map[string]*Value
 	// Inline reports that the table is an inline table ({...}).
 	Inline bool
+	origin origin
 }
+
+// origin is how a table came to be; TOML's rules against defining a table
+// twice depend on it.
+type origin int
+
+const (
+	implicit origin = iota // a parent named by a [header] or the root
+	explicit               // named by its own [header]
+	dotted                 // created by a dotted key
+	inline                 // an inline table, closed to additions
+	element                // an element of an array of tables
+)
 
 // Get returns the value at key, or nil.
 func (t *Tab) Get(key string) *Value {
@@ -144,27 +159,16 @@ type SyntaxError struct {
 func (e *SyntaxError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
 
 // Parse parses data. Invalid TOML (syntax errors, keys or tables defined
-// twice) is reported as a *SyntaxError.
+// twice, out-of-range numbers and dates) is reported as a *SyntaxError.
 func Parse(data []byte) (*Doc, error) {
-	// The decoder enforces every TOML rule, redefinitions included; the
-	// unstable parser used below for positions checks only the syntax.
-	var probe map[string]any
-	if err := toml.Unmarshal(data, &probe); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			line, col := de.Position()
-			return nil, &SyntaxError{Pos: Pos{line, col}, Msg: strings.TrimPrefix(de.Error(), "toml: ")}
-		}
-		return nil, &SyntaxError{Pos: Pos{1, 1}, Msg: err.Error()}
-	}
-	b := &builder{data: data, lines: lineStarts(data), doc: &Doc{Data: data, Root: newTab(false)}}
+	b := &builder{data: data, lines: lineStarts(data), doc: &Doc{Data: data, Root: newTab(implicit)}}
 	if err := b.build(); err != nil {
 		return nil, err
 	}
 	return b.doc, nil
 }
 
-func newTab(inline bool) *Tab { return &Tab{Fields: map[string]*Value{}, Inline: inline} }
+func newTab(o origin) *Tab { return &Tab{Fields: map[string]*Value{}, Inline: o == inline, origin: o} }
 
 type builder struct {
 	data  []byte
@@ -253,9 +257,22 @@ func (b *builder) build() error {
 		}
 	}
 	if err := b.p.Error(); err != nil {
+		var pe *unstable.ParserError
+		if errors.As(err, &pe) {
+			return &SyntaxError{Pos: b.pos(b.offsetOf(pe.Highlight)), Msg: pe.Message}
+		}
 		return &SyntaxError{Pos: Pos{1, 1}, Msg: err.Error()}
 	}
 	return nil
+}
+
+// offsetOf returns the offset of a sub-slice of the document.
+func (b *builder) offsetOf(sub []byte) int {
+	off := cap(b.data) - cap(sub)
+	if off < 0 || off > len(b.data) {
+		return 0
+	}
+	return off
 }
 
 // keyParts returns the decoded parts of a key and the offsets of its first
@@ -273,58 +290,76 @@ func (b *builder) keyParts(it unstable.Iterator) (parts []string, first, last in
 	return parts, first, last
 }
 
-// openTable finds or creates the table named by a header.
+// openTable finds or creates the table named by a header, enforcing that
+// no table is defined twice.
 func (b *builder) openTable(keys []string, array bool, pos Pos) (*Tab, error) {
 	t := b.doc.Root
-	for i, k := range keys {
+	redefined := func(n int) error {
+		return &SyntaxError{Pos: pos, Msg: fmt.Sprintf("table %s is already defined", DottedKey(keys[:n]))}
+	}
+	for i, k := range keys[:len(keys)-1] {
 		v := t.Fields[k]
-		lastKey := i == len(keys)-1
 		switch {
-		case lastKey && array:
-			if v == nil {
-				v = &Value{Kind: Array, Pos: pos}
-				t.Keys = append(t.Keys, k)
-				t.Fields[k] = v
-			}
-			nt := newTab(false)
-			v.Items = append(v.Items, &Value{Kind: Table, Table: nt, Pos: pos})
-			return nt, nil
 		case v == nil:
-			v = &Value{Kind: Table, Table: newTab(false), Pos: pos}
+			v = &Value{Kind: Table, Table: newTab(implicit), Pos: pos}
 			t.Keys = append(t.Keys, k)
 			t.Fields[k] = v
-		case v.Kind == Array && len(v.Items) > 0 && v.Items[len(v.Items)-1].Kind == Table:
-			t = v.Items[len(v.Items)-1].Table
-			continue
-		case v.Kind != Table:
-			return nil, &SyntaxError{Pos: pos, Msg: fmt.Sprintf("key %s is not a table", strings.Join(keys[:i+1], "."))}
-		}
-		if lastKey && v.Pos.Line == 0 {
-			v.Pos = pos
+		case v.Kind == Array && v.TableArray:
+			v = v.Items[len(v.Items)-1]
+		case v.Kind != Table || v.Table.origin == inline:
+			return nil, redefined(i + 1)
 		}
 		t = v.Table
 	}
-	return t, nil
+	last := keys[len(keys)-1]
+	v := t.Fields[last]
+	if array {
+		switch {
+		case v == nil:
+			v = &Value{Kind: Array, TableArray: true, Pos: pos}
+			t.Keys = append(t.Keys, last)
+			t.Fields[last] = v
+		case v.Kind != Array || !v.TableArray:
+			return nil, redefined(len(keys))
+		}
+		nt := newTab(element)
+		v.Items = append(v.Items, &Value{Kind: Table, Table: nt, Pos: pos})
+		return nt, nil
+	}
+	switch {
+	case v == nil:
+		v = &Value{Kind: Table, Table: newTab(explicit), Pos: pos}
+		t.Keys = append(t.Keys, last)
+		t.Fields[last] = v
+	case v.Kind == Table && v.Table.origin == implicit:
+		v.Table.origin = explicit
+		v.Pos = pos
+	default:
+		return nil, redefined(len(keys))
+	}
+	return v.Table, nil
 }
 
-// setDotted assigns v at a dotted key below t, creating intermediate tables.
+// setDotted assigns v at a dotted key below t, creating intermediate
+// tables; a dotted key may extend only tables other dotted keys created.
 func (b *builder) setDotted(t *Tab, keys []string, v *Value, pos Pos) error {
 	for i, k := range keys[:len(keys)-1] {
 		next := t.Fields[k]
 		if next == nil {
-			next = &Value{Kind: Table, Table: newTab(false), Pos: pos}
+			next = &Value{Kind: Table, Table: newTab(dotted), Pos: pos}
 			t.Keys = append(t.Keys, k)
 			t.Fields[k] = next
 		}
-		if next.Kind != Table {
-			return &SyntaxError{Pos: pos, Msg: fmt.Sprintf("key %s is not a table", strings.Join(keys[:i+1], "."))}
+		if next.Kind != Table || next.Table.origin != dotted {
+			return &SyntaxError{Pos: pos, Msg: fmt.Sprintf("key %s is already defined", DottedKey(keys[:i+1]))}
 		}
 		t = next.Table
 	}
 	last := keys[len(keys)-1]
-	if _, dup := t.Fields[last]; !dup {
-		t.Keys = append(t.Keys, last)
+	if _, dup := t.Fields[last]; dup {
+		return &SyntaxError{Pos: pos, Msg: fmt.Sprintf("key %s is already defined", DottedKey(keys))}
 	}
+	t.Keys = append(t.Keys, last)
 	t.Fields[last] = v
 	return nil
 }
@@ -337,12 +372,14 @@ func (b *builder) value(n *unstable.Node) (*Value, error) {
 	case unstable.Bool:
 		v.Kind, v.Bool = Bool, string(n.Data) == "true"
 		v.Str = string(n.Data)
-	case unstable.Integer:
-		v.Kind, v.Str = Integer, string(n.Data)
-	case unstable.Float:
-		v.Kind, v.Str = Float, string(n.Data)
-	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
-		v.Kind, v.Str = DateTime, string(n.Data)
+	case unstable.Integer, unstable.Float, unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
+		v.Kind, v.Str = scalarKinds[n.Kind], string(n.Data)
+		// The parser checks only the shape of numbers and dates; the
+		// decoder checks their range.
+		var probe map[string]any
+		if err := toml.Unmarshal([]byte("v = "+v.Str), &probe); err != nil {
+			return nil, &SyntaxError{Pos: v.Pos, Msg: fmt.Sprintf("invalid %s %s", scalarKinds[n.Kind], v.Str)}
+		}
 	case unstable.Array:
 		v.Kind = Array
 		for it := n.Children(); it.Next(); {
@@ -353,7 +390,7 @@ func (b *builder) value(n *unstable.Node) (*Value, error) {
 			v.Items = append(v.Items, item)
 		}
 	case unstable.InlineTable:
-		v.Kind, v.Table = Table, newTab(true)
+		v.Kind, v.Table = Table, newTab(dotted)
 		for it := n.Children(); it.Next(); {
 			kv := it.Node()
 			keys, first, _ := b.keyParts(kv.Key())
@@ -365,10 +402,27 @@ func (b *builder) value(n *unstable.Node) (*Value, error) {
 				return nil, err
 			}
 		}
+		closeInline(v.Table)
 	default:
 		return nil, &SyntaxError{Pos: v.Pos, Msg: fmt.Sprintf("unexpected %s value", n.Kind)}
 	}
 	return v, nil
+}
+
+var scalarKinds = map[unstable.Kind]Kind{
+	unstable.Integer: Integer, unstable.Float: Float, unstable.LocalDate: DateTime,
+	unstable.LocalTime: DateTime, unstable.LocalDateTime: DateTime, unstable.DateTime: DateTime,
+}
+
+// closeInline marks an inline table and the tables its dotted keys made as
+// closed to later additions.
+func closeInline(t *Tab) {
+	t.origin, t.Inline = inline, true
+	for _, v := range t.Fields {
+		if v.Kind == Table && v.Table.origin == dotted {
+			closeInline(v.Table)
+		}
+	}
 }
 
 // Quote returns s as a TOML basic string.

@@ -1,0 +1,64 @@
+package convert
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
+	"golang.org/x/tools/txtar"
+)
+
+// FuzzConvert feeds arbitrary config.toml bytes through the conversion: it
+// must never panic, and whatever it produces must parse again, with the
+// edited config free of mirrors and tls tables.
+func FuzzConvert(f *testing.F) {
+	seeds, _ := filepath.Glob("../golden/testdata/*.txtar")
+	for _, s := range seeds {
+		a, err := txtar.ParseFile(s)
+		if err != nil {
+			continue
+		}
+		for _, file := range a.Files {
+			if strings.HasPrefix(file.Name, "in/") && strings.HasSuffix(file.Name, ".toml") {
+				f.Add(file.Data, false)
+			}
+		}
+	}
+	if data, err := os.ReadFile("../examples/node/etc/containerd/config.toml"); err == nil {
+		f.Add(data, true)
+	}
+	f.Add([]byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"*\"]\nendpoint = [\"m\"]\n"), true)
+	f.Fuzz(func(t *testing.T, data []byte, header bool) {
+		cf, err := ParseConfig("/etc/containerd/config.toml", data)
+		if err != nil {
+			return
+		}
+		opts := Options{}
+		if header {
+			opts.Auth = AuthHeader
+		}
+		res, err := Convert([]*ConfigFile{cf}, opts)
+		if err != nil {
+			return
+		}
+		for _, c := range res.Configs {
+			again, err := ParseConfig(c.Path, c.After)
+			if err != nil {
+				t.Fatalf("edited config does not parse: %v\n%s", err, c.After)
+			}
+			if r := again.Registry; r != nil && len(r.Mirrors) > 0 {
+				t.Fatalf("edited config still has mirrors:\n%s", c.After)
+			}
+		}
+		for _, h := range res.Hosts {
+			if validHost(h.Namespace) != nil && h.Namespace != "*" {
+				t.Fatalf("unsafe directory name %q", h.Namespace)
+			}
+			if _, err := tomldoc.Parse(h.Render()); err != nil {
+				t.Fatalf("hosts.toml for %s does not parse: %v\n%s", h.Namespace, err, h.Render())
+			}
+		}
+	})
+}

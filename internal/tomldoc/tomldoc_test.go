@@ -1,0 +1,95 @@
+package tomldoc
+
+import (
+	"strings"
+	"testing"
+
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+func TestRedefinitions(t *testing.T) {
+	tests := []struct {
+		doc   string
+		valid bool
+	}{
+		{"[a]\nx = 1\n[a.b]\ny = 2\n", true},
+		{"[a.b]\n[a]\n", true},                 // a super-table after its sub-table
+		{"[a]\n[a]\n", false},                  // a table twice
+		{"[a]\nb.c = 1\n[a.b]\n", false},       // re-opening a dotted table
+		{"[a]\nb.c = 1\n[a.b.d]\n", true},      // a sub-table of a dotted table
+		{"[a.b.c]\n[a]\nb.d = 1\n", false},     // dotted key into a header table
+		{"a = {b = 1}\n[a.c]\n", false},        // extending an inline table
+		{"a = {b.c = 1}\na.b.d = 2\n", false},  // ... through a dotted key
+		{"[[a]]\nx = 1\n[[a]]\n[a.b]\n", true}, // sub-table of the last element
+		{"a = [1]\n[[a]]\n", false},            // a static array as array of tables
+		{"[[a]]\n[a]\n", false},                // an array of tables as a table
+		{"x = 1\nx = 2\n", false},              // a key twice
+		{"a.b = 1\na.c = 2\n", true},           // dotted keys sharing a table
+		{"x = 99999999999999999999\n", false},  // integer out of range
+		{"d = 2026-13-01\n", false},            // invalid date
+		{"s = \"\\q\"\n", false},               // invalid escape
+		{"[a]\nb = 1\n[a.b]\n", false},         // a value re-opened as a table
+		{"a = {x = 1, x = 2}\n", false},        // a key twice in an inline table
+		{"[plugins.\"x.y\".z]\nk = \"v\"\n", true},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.doc))
+		var probe map[string]any
+		decodeErr := toml.Unmarshal([]byte(tt.doc), &probe)
+		if (err == nil) != tt.valid {
+			t.Errorf("Parse(%q) error = %v, want valid=%v", tt.doc, err, tt.valid)
+		}
+		if (decodeErr == nil) != tt.valid {
+			t.Errorf("go-toml disagrees with the test on %q: %v", tt.doc, decodeErr)
+		}
+	}
+}
+
+func TestPositions(t *testing.T) {
+	doc, err := Parse([]byte("# c\n[a]\n  x = \"y\" # t\n  [a.b]\n  z = [1,\n   2]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := doc.Root.Lookup("a", "x")
+	if x == nil || x.Pos != (Pos{3, 7}) || x.Str != "y" {
+		t.Errorf("a.x = %+v, want \"y\" at 3:7", x)
+	}
+	if len(doc.Stmts) != 4 {
+		t.Fatalf("%d statements, want 4", len(doc.Stmts))
+	}
+	z := doc.Stmts[3]
+	if got := string(doc.Data[z.Start:z.End]); got != "  z = [1,\n   2]\n" {
+		t.Errorf("z spans %q", got)
+	}
+	if got := string(doc.Data[doc.Stmts[1].Start:doc.Stmts[1].End]); got != "  x = \"y\" # t\n" {
+		t.Errorf("x spans %q", got)
+	}
+	_, err = Parse([]byte("a = 1\nb = \n"))
+	se, ok := err.(*SyntaxError)
+	if !ok || se.Pos.Line != 2 {
+		t.Errorf("error = %v, want a syntax error on line 2", err)
+	}
+}
+
+// FuzzParseAgreesWithDecoder checks that Parse accepts exactly what
+// go-toml's decoder accepts, so that no invalid config slips through and
+// no valid one is refused.
+func FuzzParseAgreesWithDecoder(f *testing.F) {
+	for _, s := range []string{
+		"[a]\nb.c = 1\n[a.b.d]\n", "[[a]]\n[a.b]\n", "a = {b = 1}\n", "x = 1\n", "[a.b]\n[a]\n",
+		"[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\nendpoint = [\"https://m\"]\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := Parse([]byte(s))
+		var probe map[string]any
+		decodeErr := toml.Unmarshal([]byte(s), &probe)
+		if (err == nil) != (decodeErr == nil) {
+			if strings.ContainsRune(s, '\r') {
+				t.Skip("go-toml's handling of bare CR differs between its parser and decoder")
+			}
+			t.Fatalf("Parse error = %v, decoder error = %v for %q", err, decodeErr, s)
+		}
+	})
+}
