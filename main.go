@@ -56,6 +56,9 @@ Flags:
 type cli struct {
 	command     string
 	config      string
+	registries  string
+	flavor      string
+	rewritePath bool
 	certsDir    string
 	root        string
 	auth        string
@@ -111,6 +114,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c cli, code int, done 
 	fs := pflag.NewFlagSet("certsd-migrate", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.config, "config", "/etc/containerd/config.toml", "containerd config file")
+	fs.StringVar(&c.registries, "registries", "", "convert a k3s/RKE2 registries.yaml at `PATH` (the --config file gets config_path; created when absent)")
+	fs.StringVar(&c.flavor, "flavor", "containerd", "who reads a converted registries.yaml: containerd (upstream) or k3s (keeps rewrite rules)")
+	fs.BoolVar(&c.rewritePath, "rewrite-to-path", false, "registries.yaml: turn a rewrite that only adds a repository prefix into an endpoint path with override_path")
 	fs.StringVar(&c.certsDir, "certs-dir", "", "config_path directory to write (default: the config's own config_path, else "+convert.DefaultCertsDir+")")
 	fs.StringVar(&c.root, "root", "", "treat `DIR` as the file system root for every path")
 	fs.StringVar(&c.auth, "auth", "keep", "where legacy credentials go: keep (configs.<host>.auth in config.toml) or header (Authorization header in hosts.toml)")
@@ -147,8 +153,18 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c cli, code int, done 
 }
 
 func (c *cli) options() (migrate.Options, error) {
-	opts := migrate.Options{Root: c.root, ConfigPath: c.config, Force: c.force}
+	opts := migrate.Options{Root: c.root, ConfigPath: c.config, Force: c.force, RegistriesPath: c.registries}
 	opts.CertsDir = c.certsDir
+	opts.RewriteToPath = c.rewritePath
+	switch convert.Flavor(c.flavor) {
+	case convert.FlavorContainerd, convert.FlavorK3s:
+		opts.Flavor = convert.Flavor(c.flavor)
+	default:
+		return opts, fmt.Errorf("--flavor must be containerd or k3s, not %q", c.flavor)
+	}
+	if c.registries == "" && (c.flavor != string(convert.FlavorContainerd) || c.rewritePath) {
+		return opts, errors.New("--flavor and --rewrite-to-path apply to --registries input only")
+	}
 	switch convert.AuthMode(c.auth) {
 	case convert.AuthKeep, convert.AuthHeader:
 		opts.Auth = convert.AuthMode(c.auth)

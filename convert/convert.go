@@ -34,6 +34,11 @@ type Options struct {
 	CertsDir string
 	Auth     AuthMode
 	Target   Target
+	// Flavor is the containerd reading a converted registries.yaml.
+	Flavor Flavor
+	// RewriteToPath turns registries.yaml rewrites that only add a
+	// repository prefix into endpoint paths.
+	RewriteToPath bool
 }
 
 // Result is what a conversion produces.

@@ -26,8 +26,9 @@ import (
 type HostsFile struct {
 	// Namespace is the registry host the file serves, or "*" for _default.
 	Namespace string
-	// Server is the root entry; nil for _default, whose root is each
-	// image's own registry.
+	// Server is the root entry: its URL is the server line, and its other
+	// keys apply to it. nil, or an empty URL, leaves the root to each
+	// image's own registry (as _default needs).
 	Server *HostEntry
 	Hosts  []HostEntry
 	// Source is the config file the settings came from.
@@ -43,6 +44,9 @@ type HostEntry struct {
 	SkipVerify   bool
 	OverridePath bool
 	Header       map[string][]string
+	// Rewrite maps repository regexes to replacements; only k3s's
+	// containerd reads it.
+	Rewrite map[string]string
 }
 
 // Dir is the directory name containerd looks up for the namespace.
@@ -77,16 +81,27 @@ func (h *HostsFile) Render() []byte {
 	var b strings.Builder
 	b.WriteString(GeneratedPrefix + " from " + h.Source + ".\n")
 	if h.Server != nil {
-		b.WriteString("server = " + tomldoc.Quote(h.Server.URL) + "\n")
+		if h.Server.URL != "" {
+			b.WriteString("server = " + tomldoc.Quote(h.Server.URL) + "\n")
+		}
 		writeEntryKeys(&b, h.Server, "")
-		writeHeader(&b, "header", h.Server.Header, "")
+		writeStringTable(&b, "header", h.Server.Header, "")
+	}
+	if len(h.Hosts) == 0 {
+		// containerd before 1.7.32 ignores a file without a host table.
+		b.WriteString("\n[host]\n")
 	}
 	for i := range h.Hosts {
 		e := &h.Hosts[i]
 		name := "host." + tomldoc.Quote(e.URL)
 		b.WriteString("\n[" + name + "]\n")
 		writeEntryKeys(&b, e, "  ")
-		writeHeader(&b, name+".header", e.Header, "  ")
+		writeStringTable(&b, name+".header", e.Header, "  ")
+		rewrite := map[string][]string{}
+		for k, v := range e.Rewrite {
+			rewrite[k] = []string{v}
+		}
+		writeStringTable(&b, name+".rewrite", rewrite, "  ")
 	}
 	return []byte(b.String())
 }
@@ -117,7 +132,9 @@ func writeEntryKeys(b *strings.Builder, e *HostEntry, indent string) {
 	}
 }
 
-func writeHeader(b *strings.Builder, name string, header map[string][]string, indent string) {
+// writeStringTable writes a [name] table of strings (or string lists), keys
+// sorted.
+func writeStringTable(b *strings.Builder, name string, header map[string][]string, indent string) {
 	if len(header) == 0 {
 		return
 	}

@@ -92,6 +92,8 @@ type ConfigFile struct {
 	// plugin's table from files merged before it.
 	DefinesCRIPlugin bool
 	warnings         []Warning
+	// created reports a config that does not exist yet.
+	created bool
 }
 
 // ParseConfig parses one containerd config file. path is the file's path

@@ -30,11 +30,13 @@ func (c *converter) hostsFiles(source string) ([]*HostsFile, error) {
 		case h == "docker.io":
 			c.warn(Warning{Code: WarnDockerHubConfigKey, Pos: pos,
 				Message: fmt.Sprintf("configs.\"docker.io\" never applied to Docker Hub pulls, which go to registry-1.docker.io; this %s applies only to endpoints named docker.io", what)})
-		case h == "registry-1.docker.io":
-			if _, ok := namespaces["docker.io"]; !ok {
-				namespaces["docker.io"] = pos
-			}
 		default:
+			// Docker Hub's host serves docker.io pulls too.
+			if h == "registry-1.docker.io" {
+				if _, ok := namespaces["docker.io"]; !ok {
+					namespaces["docker.io"] = pos
+				}
+			}
 			if _, ok := namespaces[h]; !ok {
 				namespaces[h] = pos
 			}

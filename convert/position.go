@@ -71,4 +71,7 @@ const (
 	WarnClientCertFile     = "client-cert-file-invalid"
 	WarnShadowingDir       = "shadowed-by-existing-dir"
 	WarnEmptyTLSTable      = "empty-tls-table"
+	WarnYAMLAuthsIgnored   = "yaml-auths-ignored"
+	WarnInvalidEndpoint    = "invalid-endpoint"
+	WarnRewriteToPath      = "rewrite-to-path"
 )

@@ -148,3 +148,32 @@ func TestBasicAuth(t *testing.T) {
 		}
 	}
 }
+
+func TestImportGlobFromWorkDir(t *testing.T) {
+	tests := []struct {
+		target    string
+		all, some bool
+	}{
+		{"1.6.20", true, true},
+		{"1.6.30", false, false},
+		{"1.6", false, true},
+		{"1.7.15", true, true},
+		{"1.7.16", false, false},
+		{"1.7", false, true},
+		{"2.1", false, false},
+		{"", false, true}, // the default target spans both
+	}
+	for _, tt := range tests {
+		var target Target
+		if tt.target != "" {
+			var err error
+			if target, err = ParseTarget(tt.target); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, some := target.ImportGlobFromWorkDir()
+		if all != tt.all || some != tt.some {
+			t.Errorf("%q: all=%v some=%v, want %v %v", tt.target, all, some, tt.all, tt.some)
+		}
+	}
+}

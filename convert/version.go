@@ -96,3 +96,20 @@ func (t Target) includes1x() bool { return t.Min.Less(v2_0) }
 
 // includes2x reports whether some target release is a 2.x.
 func (t Target) includes2x() bool { return t.Max.AtLeast(v2_0) }
+
+// ImportGlobFromWorkDir tells how the target resolves a relative glob in
+// `imports`: containerd before 1.6.30 and 1.7.0–1.7.15 globbed before
+// joining the importing file's directory, so the glob matched against the
+// daemon's working directory (containerd #9745). all reports every target
+// release doing so, some at least one.
+func (t Target) ImportGlobFromWorkDir() (all, some bool) {
+	if t == (Target{}) {
+		t = DefaultTarget
+	}
+	buggy := func(v Version) bool {
+		return v.Less(Version{1, 6, 30}) || (v.AtLeast(Version{1, 7, 0}) && v.Less(Version{1, 7, 16}))
+	}
+	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(Version{1, 6, 30}) || t.Min.AtLeast(Version{1, 7, 0}))
+	some = buggy(t.Min) || buggy(t.Max) || (t.Min.Less(Version{1, 7, 0}) && t.Max.AtLeast(Version{1, 7, 0}))
+	return all, some
+}

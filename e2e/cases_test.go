@@ -36,6 +36,10 @@ type pull struct {
 	from source
 	// tried are servers the pull must have asked (endpoints tried and failed).
 	tried []rig.Witness
+	// control is where the pull goes without any registry config (phase 1):
+	// nil witness (the usual case) means it must fail. Only a loopback
+	// name, pulled over plain http by default, can succeed there.
+	control source
 }
 
 // source is the server a pull must be served by.
@@ -92,6 +96,19 @@ func (r *testRig) cases() []migrationCase {
 		return fmt.Sprintf("[{R}.mirrors.%q]\n  endpoint = [%s]\n", ns, quoteList(endpoints))
 	}
 	mtlsNS := "mtls.test:" + port(r.mtls.Addr)
+	// One configs entry (TLS + auth of an endpoint host) serves two
+	// namespaces: hosts.toml needs it in both files.
+	sharedEndpoint := layout{version: 2, registry: mirror("a.test", "https://"+tlsAuth) + mirror("b.test", "https://"+tlsAuth) +
+		fmt.Sprintf(`[{R}.configs."%[1]s".tls]
+  ca_file = %[2]q
+[{R}.configs."%[1]s".auth]
+  username = %[3]q
+  password = %[4]q
+`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password)}
+	sharedEndpointPulls := []pull{
+		{image: "a.test/test:latest", from: r.from(r.tlsAuth, "test")},
+		{image: "b.test/other:latest", from: r.from(r.tlsAuth, "other")},
+	}
 
 	return []migrationCase{
 		{
@@ -155,6 +172,15 @@ func (r *testRig) cases() []migrationCase {
 			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.viaProxy("library/test")}},
 		},
 		{
+			// registry.headers is not deprecated and must keep reaching
+			// every request: the gate refuses requests without it.
+			name: "registry-headers",
+			layout: layout{version: 2, registry: mirror("docker.io", r.gate.URL()) +
+				fmt.Sprintf("[{R}.headers]\n  %s = [%q]\n", gateHeader, gateValue)},
+			pulls: []pull{{image: "docker.io/library/test:latest", from: source{witness: r.gate, apiRoot: "/v2",
+				repo: "library/test", image: r.images[imageKey(r.backend.Name(), "library/test")], relays: []rig.Witness{r.backend}}}},
+		},
+		{
 			name:   "wildcard-mirror",
 			layout: layout{version: 2, registry: mirror("*", r.plain.URL())},
 			pulls:  []pull{{image: "wild.test/test:latest", from: r.from(r.plain, "test")}},
@@ -191,20 +217,25 @@ func (r *testRig) cases() []migrationCase {
 			},
 		},
 		{
-			// One configs entry (TLS + auth of an endpoint host) serves two
-			// namespaces: hosts.toml needs it in both files.
-			name: "shared-endpoint-config",
-			layout: layout{version: 2, registry: mirror("a.test", "https://"+tlsAuth) + mirror("b.test", "https://"+tlsAuth) +
-				fmt.Sprintf(`[{R}.configs."%[1]s".tls]
-  ca_file = %[2]q
-[{R}.configs."%[1]s".auth]
-  username = %[3]q
-  password = %[4]q
-`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password)},
-			pulls: []pull{
-				{image: "a.test/test:latest", from: r.from(r.tlsAuth, "test")},
-				{image: "b.test/other:latest", from: r.from(r.tlsAuth, "other")},
-			},
+			name:   "shared-endpoint-config",
+			layout: sharedEndpoint,
+			pulls:  sharedEndpointPulls,
+		},
+		{
+			name:       "shared-endpoint-config-header",
+			layout:     sharedEndpoint,
+			pulls:      sharedEndpointPulls,
+			toolArgs:   []string{"--auth", "header"},
+			afterApply: r.credentialsIn(inHostsTOML),
+		},
+		{
+			// An endpoint equal to the namespace stops legacy from appending
+			// the upstream; the earlier mirror is still tried first. (A
+			// loopback namespace: direct pulls of it are plain http.)
+			name:   "endpoint-equals-namespace",
+			layout: layout{version: 2, registry: mirror(r.plain.Addr, r.second.URL(), r.plain.URL())},
+			pulls: []pull{{image: r.plain.Addr + "/test:latest", from: r.from(r.second, "test"),
+				control: r.from(r.plain, "test")}},
 		},
 		{
 			name: "mutual-tls",
@@ -224,8 +255,13 @@ func (r *testRig) cases() []migrationCase {
 		},
 		{
 			name:   "imports-drop-in",
-			layout: layout{version: 2, imports: true, registry: mirror("docker.io", r.second.URL())},
+			layout: layout{version: 2, imports: "conf.d/cri.toml", registry: mirror("docker.io", r.second.URL())},
 			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
+		},
+		{
+			name:   "imports-glob",
+			layout: layout{version: 2, imports: "{DIR}/conf.d/*.toml", registry: mirror("docker.io", r.plain.URL())},
+			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
 		},
 		{
 			// containerd 1.6 refuses config_path next to mirrors. The

@@ -14,11 +14,14 @@ type layout struct {
 	// version is the config file version: 2, or 1 (written without a
 	// version key, as 1.x configs often are).
 	version int
-	// imports puts the whole CRI section, registry included, into the
-	// drop-in conf.d/cri.toml pulled in by `imports`. containerd 1.x
-	// replaces whole plugin sections on import, so the CRI settings must
-	// all live there.
-	imports bool
+	// imports, if set, is the `imports` entry of config.toml, e.g.
+	// "conf.d/cri.toml" (relative to config.toml) or "{DIR}/conf.d/*.toml"
+	// ({DIR}: the phase directory; containerd 1.6 resolves a relative glob
+	// against its working directory, not config.toml's), and the whole CRI
+	// section, registry included, goes into the drop-in conf.d/cri.toml.
+	// containerd 1.x replaces whole plugin sections on import, so the CRI
+	// settings must all live there.
+	imports string
 	// registry is legacy registry TOML: "{R}" stands for the registry
 	// table of the version and "{CERTS}" for the phase's certs.d directory.
 	registry string
@@ -48,8 +51,8 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 		main.WriteString("version = 2\n")
 	}
 	fmt.Fprintf(&main, "root = %q\nstate = %q\n", p.Root, p.State)
-	if l.imports {
-		main.WriteString("imports = [\"conf.d/cri.toml\"]\n")
+	if l.imports != "" {
+		fmt.Fprintf(&main, "imports = [%q]\n", strings.ReplaceAll(l.imports, "{DIR}", dir))
 	}
 	fmt.Fprintf(&main, "\n[grpc]\n  address = %q\n\n[ttrpc]\n  address = %q\n", p.Socket, p.TTRPCSocket)
 	optPlugin, criPlugin := `"io.containerd.internal.v1.opt"`, `"io.containerd.grpc.v1.cri"`
@@ -71,7 +74,7 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 	}
 
 	cfg := filepath.Join(dir, "config.toml")
-	if !l.imports {
+	if l.imports == "" {
 		return cfg, writeFile(cfg, main.String()+cri.String())
 	}
 	if err := writeFile(cfg, main.String()); err != nil {

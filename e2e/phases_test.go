@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +44,7 @@ func (r *testRig) runCase(t *testing.T, c migrationCase) {
 	applied := false
 	p3 := filepath.Join(dir, "p3")
 	t.Run("3-migrated", func(t *testing.T) {
-		applied = r.migratedPhase(t, c, p3)
+		r.migratedPhase(t, c, p3, &applied)
 	})
 	t.Run("4-idempotent", func(t *testing.T) {
 		if !applied {
@@ -53,8 +55,8 @@ func (r *testRig) runCase(t *testing.T, c migrationCase) {
 }
 
 // negativeControl: without any registry config the image cannot be pulled
-// (the upstream is offline or fictitious), so a later success is the
-// registry config's doing.
+// (the upstream is offline or fictitious), or comes from elsewhere, so a
+// later success is the registry config's doing.
 func (r *testRig) negativeControl(t *testing.T, c migrationCase, dir string) {
 	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), layout{version: c.layout.version})
 	if err != nil {
@@ -65,7 +67,11 @@ func (r *testRig) negativeControl(t *testing.T, c migrationCase, dir string) {
 		t.Fatalf("containerd with a bare config: %v", err)
 	}
 	for _, p := range c.pulls {
-		r.expectPullFails(t, ctd, p.image)
+		if p.control.witness == nil {
+			r.expectPullFails(t, ctd, p.image)
+		} else {
+			r.expectPull(t, ctd, pull{image: p.image, from: p.control})
+		}
 	}
 }
 
@@ -105,12 +111,20 @@ var configErrors = []string{
 }
 
 // migratedPhase runs `certsd-migrate apply` on a fresh copy of the legacy
-// files, then pulls with the result. It reports whether apply succeeded.
-func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string) (applied bool) {
+// files, then pulls with the result. It sets *applied once apply succeeded.
+func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, applied *bool) {
 	certs := filepath.Join(dir, "certs.d")
 	cfg, err := writeConfig(dir, certs, c.layout)
 	if err != nil {
 		t.Fatal(err)
+	}
+	before := snapshotFiles(t, dir)
+	preview := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.toolArgs...)...)
+	if preview.code != 1 {
+		t.Errorf("diff before apply exited %d, want 1 (changes pending):\n%s", preview.code, preview)
+	}
+	if changed := changedFiles(before, snapshotFiles(t, dir)); len(changed) > 0 {
+		t.Errorf("diff (a preview) changed files: %v", changed)
 	}
 	run := r.runTool(t, append([]string{"apply", "--config", cfg, "--certs-dir", certs}, c.toolArgs...)...)
 	t.Logf("%s", run)
@@ -122,6 +136,7 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string) (appl
 	if run.code != 0 {
 		t.Fatalf("apply exited %d, want 0", run.code)
 	}
+	*applied = true
 	if c.afterApply != nil {
 		c.afterApply(t, dir)
 	}
@@ -138,7 +153,6 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string) (appl
 		}
 	})
 	r.expectPulls(t, ctd, c.pulls)
-	return true
 }
 
 // idempotentPhase: diff with the same flags finds nothing left to do.
@@ -310,4 +324,39 @@ func withoutPluginLoading(log string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// changedFiles lists the paths that differ between two snapshots.
+func changedFiles(before, after map[string]string) []string {
+	var changed []string
+	for p, content := range after {
+		if old, ok := before[p]; !ok || old != content {
+			changed = append(changed, p)
+		}
+	}
+	for p := range before {
+		if _, ok := after[p]; !ok {
+			changed = append(changed, p+" (removed)")
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// snapshotFiles maps every file under dir to its content.
+func snapshotFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		files[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading %s: %v", dir, err)
+	}
+	return files
 }

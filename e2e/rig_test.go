@@ -32,6 +32,7 @@ type testRig struct {
 	second    *rig.Registry   // plain HTTP, a later mirror that must not be used
 	proxy     *rig.HTTPServer // /prefix/<name>/... -> backend /v2/<name>/...
 	down      *rig.HTTPServer // answers 503 to everything
+	gate      *rig.HTTPServer // proxies to backend only with gateHeader: gateValue
 
 	images  map[string]*Image // pushed image, by registry (witness) name
 	closers []func() error
@@ -46,6 +47,12 @@ func imageKey(registry, repo string) string { return registry + "/" + repo }
 
 // prefixPath is the path prefix the proxy serves the backend registry under.
 const prefixPath = "/prefix"
+
+// The header (and value) the gate requires.
+const (
+	gateHeader = "X-E2e-Gate"
+	gateValue  = "open-sesame"
+)
 
 // prerequisites says why the suite cannot run here, "" if it can.
 func prerequisites() string {
@@ -144,6 +151,10 @@ func (r *testRig) startServers(ctx context.Context) error {
 		return err
 	}
 	r.closers = append(r.closers, r.down.Close)
+	if r.gate, err = rig.StartHeaderGate(gateHeader, gateValue, r.backend.URL()); err != nil {
+		return err
+	}
+	r.closers = append(r.closers, r.gate.Close)
 	return nil
 }
 
@@ -177,7 +188,7 @@ func (r *testRig) witnesses() []rig.Witness {
 	for _, reg := range r.registries() {
 		ws = append(ws, reg)
 	}
-	return append(ws, r.proxy, r.down)
+	return append(ws, r.proxy, r.down, r.gate)
 }
 
 // Close stops everything, last started first.

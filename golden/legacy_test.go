@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -86,13 +87,19 @@ type legacyConfigFile struct {
 	imports    []string
 	plugins    map[string]any
 	registry   *legacyRegistry // nil when the file has no registry table at its version's location
+	regTree    map[string]any  // the same table, undecoded
 	criPlugins []string        // CRI plugin tables present in the file
 }
 
 // loadLegacyChain decodes the main config at node path mainPath under root
 // and every file it imports, in containerd's order (breadth first, each
-// file's imports in order, globs sorted, files seen before skipped).
-func loadLegacyChain(root, mainPath string) ([]*legacyConfigFile, error) {
+// file's imports in order, globs sorted, files seen before skipped). A
+// relative import is relative to the importing file's directory, except a
+// relative glob on the containerd versions before 1.6.30 / 1.7.16, which
+// matched it against the daemon's working directory, "/" (containerd #9745;
+// resolveImports in services/server/config/config.go at v1.6.20/v1.7.15).
+func loadLegacyChain(root, mainPath, target string) ([]*legacyConfigFile, error) {
+	globFromCwd := globImportsFromCwd(target)
 	var files []*legacyConfigFile
 	loaded := map[string]bool{}
 	queue := []string{filepath.Clean(mainPath)}
@@ -115,7 +122,11 @@ func loadLegacyChain(root, mainPath string) ([]*legacyConfigFile, error) {
 		for _, imp := range f.imports {
 			imp = filepath.Clean(imp)
 			if !filepath.IsAbs(imp) {
-				imp = filepath.Join(filepath.Dir(p), imp)
+				if globFromCwd && strings.Contains(imp, "*") {
+					imp = filepath.Join("/", imp)
+				} else {
+					imp = filepath.Join(filepath.Dir(p), imp)
+				}
 			}
 			if !strings.Contains(imp, "*") {
 				queue = append(queue, imp)
@@ -133,6 +144,23 @@ func loadLegacyChain(root, mainPath string) ([]*legacyConfigFile, error) {
 		}
 	}
 	return files, nil
+}
+
+// globImportsFromCwd reports whether a --containerd-version target (with a
+// patch number) predates the relative-glob fix: 1.5.x, 1.6.0–1.6.29,
+// 1.7.0–1.7.15.
+func globImportsFromCwd(target string) bool {
+	var major, minor, patch int
+	if n, _ := fmt.Sscanf(strings.TrimPrefix(target, "v"), "%d.%d.%d", &major, &minor, &patch); n != 3 || major != 1 {
+		return false
+	}
+	switch minor {
+	case 6:
+		return patch < 30
+	case 7:
+		return patch < 16
+	}
+	return minor < 6
 }
 
 func decodeLegacyConfig(path string, data []byte) (*legacyConfigFile, error) {
@@ -164,32 +192,91 @@ func decodeLegacyConfig(path string, data []byte) (*legacyConfigFile, error) {
 	if err := toml.Unmarshal(b, reg); err != nil {
 		return nil, fmt.Errorf("%s: registry: %w", path, err)
 	}
-	f.registry = reg
+	f.registry, f.regTree = reg, regTable
 	return f, nil
 }
 
-// singleRegistry returns the registry of an import chain. Multi-file
-// merging is not modelled (1.x replaces whole plugin sections, 2.x deep
-// merges, §1.1), so when a registry table exists and more than one file of
-// the chain touches a CRI plugin table, it reports skip != "".
-func singleRegistry(files []*legacyConfigFile) (reg *legacyRegistry, from *legacyConfigFile, skip string) {
-	var withReg []*legacyConfigFile
-	var touching []string
+// mergedRegistry returns the registry an import chain configures.
+//
+// With one file touching the CRI plugin tables, that file's registry. With
+// several, the merge depends on the containerd line (§1.1), taken from
+// target (the --containerd-version argument): 1.x lets the last file that
+// has the registry's plugin table replace it whole; 2.x migrates each file
+// to version 3 and deep-merges the plugin maps (tables merged key by key,
+// a later scalar or array replacing an earlier one — read from containerd's
+// mergeConfig/mergo, not tested against a daemon). Without a target the
+// readings are computed both ways; if they disagree, the chain is reported
+// as skip != "".
+func mergedRegistry(files []*legacyConfigFile, target string) (reg *legacyRegistry, skip string) {
+	var touching []*legacyConfigFile
+	var names []string
 	for _, f := range files {
-		if f.registry != nil {
-			withReg = append(withReg, f)
-		}
 		if len(f.criPlugins) > 0 {
-			touching = append(touching, f.path)
+			touching = append(touching, f)
+			names = append(names, f.path)
 		}
 	}
 	switch {
-	case len(withReg) == 0:
-		return &legacyRegistry{}, nil, ""
-	case len(touching) > 1:
-		return nil, nil, fmt.Sprintf("CRI plugin tables in several imported files (%s): the 1.x/2.x import merge is not modelled", strings.Join(touching, ", "))
+	case len(touching) == 0:
+		return &legacyRegistry{}, ""
+	case len(touching) == 1:
+		if touching[0].registry == nil {
+			return &legacyRegistry{}, ""
+		}
+		return touching[0].registry, ""
 	}
-	return withReg[0].registry, withReg[0], ""
+	switch {
+	case strings.HasPrefix(target, "1."):
+		var last *legacyConfigFile
+		for _, f := range touching {
+			if _, ok := f.plugins[registryPluginKey(f.version)]; ok {
+				last = f
+			}
+		}
+		if last == nil || last.registry == nil {
+			return &legacyRegistry{}, ""
+		}
+		return last.registry, ""
+	case strings.HasPrefix(target, "2"):
+		merged := map[string]any{}
+		for _, f := range touching {
+			if f.regTree != nil {
+				deepMerge(merged, f.regTree)
+			}
+		}
+		b, err := toml.Marshal(merged)
+		if err == nil {
+			reg = &legacyRegistry{}
+			err = toml.Unmarshal(b, reg)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("merging the registry tables of %s: %v", strings.Join(names, ", "), err)
+		}
+		return reg, ""
+	}
+	r1, skip1 := mergedRegistry(files, "1.x")
+	r2, skip2 := mergedRegistry(files, "2.x")
+	if skip1 == "" && skip2 == "" && reflect.DeepEqual(r1, r2) {
+		return r2, ""
+	}
+	return nil, fmt.Sprintf("CRI plugin tables in several imported files (%s), no --containerd-version, and 1.x and 2.x merge them differently", strings.Join(names, ", "))
+}
+
+// deepMerge merges src into dst: tables key by key, anything else replaced.
+func deepMerge(dst, src map[string]any) {
+	for k, v := range src {
+		if sv, ok := v.(map[string]any); ok {
+			if dv, ok := dst[k].(map[string]any); ok {
+				deepMerge(dv, sv)
+				continue
+			}
+			cp := map[string]any{}
+			deepMerge(cp, sv)
+			dst[k] = cp
+			continue
+		}
+		dst[k] = v
+	}
 }
 
 // foldAuths applies containerd's auths → configs conversion (§2.3): the key
@@ -287,7 +374,7 @@ func (r *legacyRegistry) registryEndpoints(host string) ([]string, error) {
 // reference and containerd's hosts.toml loader can be compared.
 type hostEntry struct {
 	Scheme, Host, Path string
-	Caps               uint8 // pull|resolve bits only
+	Caps               uint8  // pull|resolve bits only
 	Transport          string // "" for a plain *http.Transport, else its type
 	SkipVerify         bool
 	RootCAs            *x509.CertPool // nil: system roots (no ca configured)

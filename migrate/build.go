@@ -18,6 +18,10 @@ type Options struct {
 	Root string
 	// ConfigPath is the main containerd config's path on the node.
 	ConfigPath string
+	// RegistriesPath names a k3s/RKE2 registries.yaml to convert instead
+	// of the config's own registry settings; ConfigPath is then the
+	// config that gets config_path (created when absent).
+	RegistriesPath string
 	// Force overwrites hosts.toml files that certsd-migrate did not write,
 	// after backing them up.
 	Force bool
@@ -36,23 +40,22 @@ func (e *ConflictError) Error() string {
 
 // Build reads the node's config and plans the migration. It writes nothing.
 func Build(opts Options) (*Plan, error) {
-	files, err := loadConfigs(opts.Root, opts.ConfigPath)
-	if err != nil {
-		return nil, err
-	}
-	res, err := convert.Convert(files, opts.Options)
+	res, err := convertInputs(opts)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Root: opts.Root, CertsDir: res.CertsDir, Warnings: res.Warnings}
 	for _, c := range res.Configs {
-		_, mode, err := readIfExists(p.OnDisk(c.Path))
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
-		}
-		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Modify, Before: c.Before, After: c.After, Mode: mode, Backup: true}
-		if bytes.Equal(c.Before, c.After) {
-			fc.Action = Unchanged
+		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Create, After: c.After, Mode: 0o644}
+		if c.Before != nil {
+			_, mode, err := readIfExists(p.OnDisk(c.Path))
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
+			}
+			fc.Action, fc.Before, fc.Mode, fc.Backup = Modify, c.Before, mode, true
+			if bytes.Equal(c.Before, c.After) {
+				fc.Action = Unchanged
+			}
 		}
 		p.Files = append(p.Files, fc)
 	}
@@ -77,6 +80,36 @@ func Build(opts Options) (*Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// convertInputs reads the inputs and converts them.
+func convertInputs(opts Options) (*convert.Result, error) {
+	if opts.RegistriesPath == "" {
+		files, err := loadConfigs(opts.Root, opts.ConfigPath, opts.Target)
+		if err != nil {
+			return nil, err
+		}
+		return convert.Convert(files, opts.Options)
+	}
+	data, err := os.ReadFile(onDisk(opts.Root, opts.RegistriesPath))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", opts.RegistriesPath, unwrapPathError(err))
+	}
+	rf, err := convert.ParseRegistries(opts.RegistriesPath, data)
+	if err != nil {
+		return nil, err
+	}
+	var config *convert.ConfigFile
+	configData, _, err := readIfExists(onDisk(opts.Root, opts.ConfigPath))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", opts.ConfigPath, unwrapPathError(err))
+	}
+	if configData != nil {
+		if config, err = convert.ParseConfig(opts.ConfigPath, configData); err != nil {
+			return nil, err
+		}
+	}
+	return convert.ConvertRegistries(rf, config, opts.ConfigPath, opts.Options)
 }
 
 // hostsChange plans one hosts.toml. A file that exists, differs, and lacks

@@ -16,7 +16,13 @@ import (
 // order containerd merges them: breadth first, each file's imports in the
 // order listed, a glob's matches sorted, a file seen before skipped. A
 // relative import is relative to the importing file's directory.
-func loadConfigs(root, mainPath string) ([]*convert.ConfigFile, error) {
+//
+// A relative glob is where containerd releases disagree (see
+// convert.Target.ImportGlobFromWorkDir): for a target that reads it from
+// the daemon's working directory, it is matched from "/" (containerd's
+// working directory under systemd); for a target that spans both
+// behaviours, it is an error.
+func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.ConfigFile, error) {
 	var files []*convert.ConfigFile
 	loaded := map[string]bool{}
 	queue := []string{filepath.Clean(mainPath)}
@@ -37,11 +43,22 @@ func loadConfigs(root, mainPath string) ([]*convert.ConfigFile, error) {
 		}
 		files = append(files, f)
 		for _, imp := range f.Imports {
+			glob := strings.Contains(imp, "*")
 			if !filepath.IsAbs(imp) {
-				imp = filepath.Join(filepath.Dir(path), imp)
+				base := filepath.Dir(path)
+				if glob {
+					all, some := target.ImportGlobFromWorkDir()
+					switch {
+					case all:
+						base = "/"
+					case some:
+						return nil, fmt.Errorf("%s: import %q is a relative glob: containerd before 1.6.30 and 1.7.0–1.7.15 match it from the daemon's working directory, later releases from %s; pass --containerd-version (or make the import absolute)", path, imp, base)
+					}
+				}
+				imp = filepath.Join(base, imp)
 			}
 			imp = filepath.Clean(imp)
-			if !strings.Contains(imp, "*") {
+			if !glob {
 				queue = append(queue, imp)
 				continue
 			}

@@ -82,3 +82,27 @@ func StartDownServer() (*HTTPServer, error) {
 		http.Error(w, "down for the test", http.StatusServiceUnavailable)
 	}))
 }
+
+// StartHeaderGate proxies every request to backend unchanged, but only if it
+// carries header: value; otherwise it answers 403. It stands for a registry
+// (or front proxy) that needs the CRI `registry.headers`.
+func StartHeaderGate(header, value, backend string) (*HTTPServer, error) {
+	target, err := url.Parse(backend)
+	if err != nil {
+		return nil, fmt.Errorf("parsing gate backend %q: %w", backend, err)
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = target.Host
+		},
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(header) != value {
+			http.Error(w, "missing "+header, http.StatusForbidden)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
+	return serve("header-gate", h)
+}

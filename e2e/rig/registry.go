@@ -3,6 +3,7 @@ package rig
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -41,12 +42,28 @@ type Registry struct {
 }
 
 // StartRegistry writes a config under dir/<name>/ and starts the registry,
-// waiting until it answers /v2/.
+// waiting until it answers /v2/. A port taken between choosing and binding
+// it is retried with another port.
 func StartRegistry(ctx context.Context, dir string, opts RegistryOptions) (*Registry, error) {
 	rdir := filepath.Join(dir, opts.Name)
 	if err := os.MkdirAll(filepath.Join(rdir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("registry %s: %w", opts.Name, err)
 	}
+	client, err := registryClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", opts.Name, err)
+	}
+	for attempt := 1; ; attempt++ {
+		r, err := startRegistryOnce(ctx, rdir, opts, client)
+		if err == nil || attempt == 3 || !errors.Is(err, errExited) {
+			return r, err
+		}
+	}
+}
+
+var errExited = errors.New("process exited")
+
+func startRegistryOnce(ctx context.Context, rdir string, opts RegistryOptions, client *http.Client) (*Registry, error) {
 	addr, err := FreeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", opts.Name, err)
@@ -59,10 +76,6 @@ func StartRegistry(ctx context.Context, dir string, opts RegistryOptions) (*Regi
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("registry %s: writing config: %w", opts.Name, err)
 	}
-	client, err := registryClient(opts)
-	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", opts.Name, err)
-	}
 	proc, err := StartProc("registry "+opts.Name, filepath.Join(rdir, "registry.log"), RegistryBinary, "serve", cfgPath)
 	if err != nil {
 		return nil, err
@@ -71,7 +84,7 @@ func StartRegistry(ctx context.Context, dir string, opts RegistryOptions) (*Regi
 	if err := r.waitReady(ctx); err != nil {
 		r.Close()
 		log, _ := proc.ReadLog(0)
-		return nil, fmt.Errorf("registry %s did not come up: %w\n%s", opts.Name, err, log)
+		return nil, fmt.Errorf("registry %s did not come up on %s: %w\n%s", opts.Name, addr, err, log)
 	}
 	return r, nil
 }
@@ -142,7 +155,7 @@ func (r *Registry) waitReady(ctx context.Context) error {
 	var lastErr error
 	for {
 		if r.proc.Exited() {
-			return fmt.Errorf("process exited")
+			return errExited
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL()+"/v2/", nil)
 		if err != nil {

@@ -1,0 +1,337 @@
+package convert
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Flavor is the containerd that reads the output.
+type Flavor string
+
+const (
+	// FlavorContainerd is upstream containerd.
+	FlavorContainerd Flavor = "containerd"
+	// FlavorK3s is k3s/RKE2's containerd, which understands
+	// [host."…".rewrite] tables.
+	FlavorK3s Flavor = "k3s"
+)
+
+// rootCapabilities are what k3s writes for the default endpoint.
+var rootCapabilities = []string{"pull", "resolve", "push"}
+
+// ConvertRegistries converts a k3s/RKE2 registries.yaml the way k3s itself
+// renders it into hosts.toml files (k3s pkg/agent/containerd/config.go,
+// getHostConfigs), and sets config_path, plus credentials with --auth keep,
+// in config. config is nil when the file does not exist yet; configPath
+// names it.
+func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string, opts Options) (*Result, error) {
+	if opts.Auth == "" {
+		opts.Auth = AuthKeep
+	}
+	if opts.Target == (Target{}) {
+		opts.Target = DefaultTarget
+	}
+	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &Registry{Configs: rf.Configs}}
+	if rf.Auths != nil {
+		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
+			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})
+	}
+	if config == nil {
+		version := 2
+		if !opts.Target.includes1x() {
+			version = 3
+		}
+		var err error
+		if config, err = ParseConfig(configPath, fmt.Appendf(nil, "%s from %s.\nversion = %d\n", GeneratedPrefix, rf.Path, version)); err != nil {
+			return nil, err
+		}
+		config.created = true
+	}
+	if r := config.Registry; r != nil && (len(r.Mirrors) > 0 || hasTLS(r)) {
+		return nil, errorf(r.Pos, "this config has its own registry mirrors or TLS settings: migrate it first (without --registries), then convert the registries.yaml")
+	}
+	if err := c.checkVersions([]*ConfigFile{config}); err != nil {
+		return nil, err
+	}
+	// Credentials: k3s writes them under configs."<key>".auth, the YAML
+	// key verbatim; --auth header turns them into headers instead.
+	if err := c.foldAuths(); err != nil {
+		return nil, err
+	}
+	res := &Result{CertsDir: opts.CertsDir}
+	if res.CertsDir == "" {
+		res.CertsDir = DefaultCertsDir
+	}
+	hosts, err := c.k3sHostsFiles(rf)
+	if err != nil {
+		return nil, err
+	}
+	res.Hosts = hosts
+	spec := &trimSpec{regPath: registryPath(config.Version), dropAuth: map[string]bool{}, dropAuths: map[string]bool{}, configPath: res.CertsDir}
+	for _, key := range sortedKeys(c.auth) {
+		if c.auth[key].header != "" {
+			continue
+		}
+		if r := config.Registry; r != nil && r.Configs[key] != nil && r.Configs[key].Auth != nil {
+			spec.dropAuth[key] = true // registries.yaml wins, as k3s regenerates it
+		}
+		spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: c.auth[key].Auth})
+	}
+	after, err := trimConfig(config, spec)
+	if err != nil {
+		return nil, err
+	}
+	before := config.Doc.Data
+	if config.created {
+		before = nil
+	}
+	res.Configs = []ConfigEdit{{Path: config.Path, Before: before, After: after}}
+	if err := c.versionGates(res); err != nil {
+		return nil, err
+	}
+	for _, k := range sortedKeys(c.tlsFiles) {
+		res.TLSFiles = append(res.TLSFiles, c.tlsFiles[k])
+	}
+	res.Warnings = c.warnings
+	return res, nil
+}
+
+func hasTLS(r *Registry) bool {
+	for _, c := range r.Configs {
+		if c.TLS != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// k3sNamespace is one hosts.toml k3s would write.
+type k3sNamespace struct {
+	name      string
+	def       *endpoint // the default endpoint; nil for "*"
+	endpoints []endpoint
+	rewrites  []Rewrite
+	pos       Position
+}
+
+func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
+	namespaces := map[string]*k3sNamespace{}
+	get := func(name string, pos Position) (*k3sNamespace, error) {
+		if ns := namespaces[name]; ns != nil {
+			return ns, nil
+		}
+		ns := &k3sNamespace{name: name, pos: pos}
+		if name != "*" {
+			if err := validHost(name); err != nil {
+				return nil, errorf(pos, "registry key %q is not a registry host[:port] (%v); it would not be a safe directory name", name, err)
+			}
+			def, err := k3sEndpoint(StringValue{Value: name, Pos: pos})
+			if err != nil {
+				return nil, err
+			}
+			ns.def = &def
+		}
+		namespaces[name] = ns
+		return ns, nil
+	}
+	// Pass 1: every configs entry with credentials or TLS gets a file.
+	for _, key := range sortedKeys(rf.Configs) {
+		cfg := rf.Configs[key]
+		if cfg.Auth == nil && (cfg.TLS == nil || !tlsMeaningful(cfg.TLS)) {
+			continue
+		}
+		if _, err := get(key, cfg.Pos); err != nil {
+			return nil, err
+		}
+	}
+	// Pass 2: mirrors.
+	for _, name := range sortedKeys(rf.Mirrors) {
+		m := rf.Mirrors[name]
+		ns, err := get(name, m.Pos)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, raw := range m.Endpoints {
+			ep, err := k3sEndpoint(raw)
+			if err != nil {
+				c.warn(Warning{Code: WarnInvalidEndpoint, Pos: raw.Pos, Message: fmt.Sprintf("%v; k3s skips this endpoint, and so does the migration", err)})
+				continue
+			}
+			if seen[ep.URL()] {
+				c.warn(Warning{Code: WarnDuplicateEndpoint, Pos: raw.Pos,
+					Message: fmt.Sprintf("endpoint %s is listed twice for %s; k3s skips the duplicate, and so does the migration", ep.URL(), nsName(name))})
+				continue
+			}
+			seen[ep.URL()] = true
+			ns.endpoints = append(ns.endpoints, ep)
+		}
+		// An explicit default as the last endpoint is the server itself.
+		if n := len(ns.endpoints); n > 0 && ns.def != nil && ns.endpoints[n-1].URL() == ns.def.URL() {
+			ns.endpoints = ns.endpoints[:n-1]
+		}
+		if len(m.Rewrites) > 0 {
+			if err := c.applyRewrites(ns, m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var files []*HostsFile
+	for _, name := range sortedKeys(namespaces) {
+		files = append(files, c.k3sHostsFile(namespaces[name], rf))
+	}
+	return files, nil
+}
+
+// applyRewrites keeps k3s rewrites for a k3s target, turns a plain prefix
+// rewrite into an endpoint path when asked, and refuses otherwise:
+// upstream containerd has no rewrite.
+func (c *converter) applyRewrites(ns *k3sNamespace, m *YAMLMirror) error {
+	if c.opts.Flavor == FlavorK3s {
+		ns.rewrites = m.Rewrites
+		return nil
+	}
+	r := m.Rewrites[0]
+	prefix, plain := plainPrefixRewrite(m.Rewrites)
+	if !c.opts.RewriteToPath || !plain {
+		msg := fmt.Sprintf("mirrors.%s.rewrite has no upstream containerd equivalent (%q → %q)", quoteKey(ns.name), r.Pattern.Value, r.Replacement.Value)
+		switch {
+		case plain:
+			msg += "; it only adds a prefix, which --rewrite-to-path can express as an endpoint path"
+		default:
+			msg += "; only --flavor k3s (k3s's own containerd) keeps it"
+		}
+		return errorf(r.Pattern.Pos, "%s", msg)
+	}
+	for i := range ns.endpoints {
+		ep := &ns.endpoints[i]
+		base := ep.Path
+		if !ep.OverridePath {
+			base = "/v2"
+		}
+		ep.Path, ep.OverridePath = strings.TrimSuffix(base, "/")+"/"+prefix, true
+	}
+	c.warn(Warning{Code: WarnRewriteToPath, Pos: r.Pattern.Pos,
+		Message: fmt.Sprintf("mirrors.%s.rewrite %q → %q became the endpoint path …/%s with override_path", quoteKey(ns.name), r.Pattern.Value, r.Replacement.Value, prefix)})
+	return nil
+}
+
+// plainPrefix matches a rewrite that prefixes every repository:
+// "^(.*)$" → "some/prefix/$1".
+var (
+	wholeRepo   = regexp.MustCompile(`^\^?\((\.\*|\.\+)\)\$?$`)
+	prefixedRef = regexp.MustCompile(`^([A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)/\$(?:1|\{1\})$`)
+)
+
+func plainPrefixRewrite(rules []Rewrite) (string, bool) {
+	if len(rules) != 1 || !wholeRepo.MatchString(rules[0].Pattern.Value) {
+		return "", false
+	}
+	m := prefixedRef.FindStringSubmatch(rules[0].Replacement.Value)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// k3sEndpoint is k3s's normalizeEndpointAddress: scheme http only for a
+// loopback host with a port other than 443, docker.io named by its
+// registry host, "", "/" and "/v2" as the default path, and any other path
+// kept verbatim as the API root.
+func k3sEndpoint(raw StringValue) (endpoint, error) {
+	s := raw.Value
+	if !strings.Contains(s, "://") {
+		s = "//" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return endpoint{}, fmt.Errorf("invalid endpoint URL %q", raw.Value)
+	}
+	if u.Scheme == "" {
+		u.Scheme = "https"
+		if host, port, err := net.SplitHostPort(u.Host); err == nil && isLocalhost(host) && port != "443" {
+			u.Scheme = "http"
+		}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return endpoint{}, fmt.Errorf("endpoint URL %q: scheme must be http or https", raw.Value)
+	}
+	if err := validHost(u.Host); err != nil {
+		return endpoint{}, fmt.Errorf("endpoint URL %q: %v", raw.Value, err)
+	}
+	if u.Host == "docker.io" {
+		u.Host = "registry-1.docker.io"
+	}
+	ep := endpoint{Scheme: u.Scheme, Host: u.Host, Pos: raw.Pos}
+	switch u.Path {
+	case "", "/", "/v2":
+	default:
+		ep.Path, ep.OverridePath = u.Path, true
+	}
+	return ep, nil
+}
+
+// k3sTLS looks up the TLS settings k3s uses for a host: docker.io and
+// registry-1.docker.io share an entry, registry-1.docker.io's first.
+func k3sTLS(configs map[string]*HostConfig, host string) *TLS {
+	keys := []string{host}
+	if host == "docker.io" || host == "registry-1.docker.io" {
+		keys = []string{"registry-1.docker.io", "docker.io"}
+	}
+	for _, k := range keys {
+		if c := configs[k]; c != nil && c.TLS != nil && tlsMeaningful(c.TLS) {
+			return c.TLS
+		}
+	}
+	return nil
+}
+
+func (c *converter) k3sHostsFile(ns *k3sNamespace, rf *RegistriesFile) *HostsFile {
+	f := &HostsFile{Namespace: ns.name, Source: rf.Path}
+	// k3s puts TLS settings on http hosts too (containerd then tries
+	// HTTPS first); the migration keeps what k3s did.
+	entry := func(ep endpoint, tlsHost string) HostEntry {
+		e := HostEntry{URL: ep.URL(), OverridePath: ep.OverridePath}
+		if t := k3sTLS(rf.Configs, tlsHost); t != nil {
+			if t.CAFile != nil {
+				e.CA = []string{c.tlsPath(*t.CAFile, "ca")}
+			}
+			if t.CertFile != nil && t.KeyFile != nil {
+				e.Client = [][2]string{{c.tlsPath(*t.CertFile, "cert"), c.tlsPath(*t.KeyFile, "key")}}
+			}
+			e.SkipVerify = t.InsecureSkipVerify
+		}
+		if ha := c.auth[tlsHost]; ha != nil && ha.header != "" {
+			e.Header = map[string][]string{"Authorization": {ha.header}}
+		}
+		return e
+	}
+	var root HostEntry
+	if ns.def != nil {
+		root = entry(*ns.def, ns.name)
+		root.Capabilities = rootCapabilities
+		f.Server = &root
+	} else if t := k3sTLS(rf.Configs, "*"); t != nil {
+		// A "*" configs entry: root TLS for whatever _default serves.
+		root = entry(endpoint{}, "*")
+		root.URL = "" // no server line: each image's own registry
+		f.Server = &root
+	}
+	for _, ep := range ns.endpoints {
+		e := entry(ep, ep.Host)
+		e.Capabilities = mirrorCapabilities
+		if len(ns.rewrites) > 0 {
+			e.Rewrite = map[string]string{}
+			for _, r := range ns.rewrites {
+				e.Rewrite[r.Pattern.Value] = r.Replacement.Value
+			}
+		}
+		f.Hosts = append(f.Hosts, e)
+	}
+	// With no endpoints, Render writes k3s's empty [host] table, which
+	// containerd before 1.7.32 needs to read the file at all.
+	return f
+}

@@ -1,0 +1,259 @@
+package convert
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// RegistriesFile is a k3s/RKE2 registries.yaml (rancher/wharfie's
+// pkg/registries types), parsed strictly: k3s silently drops unknown keys,
+// which hides typos such as `endpoints:`.
+//
+//	mirrors:
+//	  "<namespace>":                 # registry host, or "*"
+//	    endpoint: ["https://m:5000"] # list of URLs, scheme optional
+//	    rewrite:                     # regex → replacement, on the repository
+//	      "^library/(.*)": "mirror/$1"
+//	configs:
+//	  "<host[:port]>":               # keyed by endpoint host
+//	    auth: {username, password, auth, identity_token}
+//	    tls: {ca_file, cert_file, key_file, insecure_skip_verify}
+//	auths: ...                       # deprecated; k3s ignores it
+type RegistriesFile struct {
+	Path    string
+	Mirrors map[string]*YAMLMirror
+	Configs map[string]*HostConfig
+	// Auths is the deprecated auths map, which k3s parses and ignores.
+	Auths *Position
+}
+
+// YAMLMirror is mirrors."<namespace>" of a registries.yaml.
+type YAMLMirror struct {
+	Endpoints []StringValue
+	Rewrites  []Rewrite
+	Pos       Position
+}
+
+// Rewrite is one rewrite rule, applied by k3s's containerd to the
+// repository part of an image name.
+type Rewrite struct {
+	Pattern, Replacement StringValue
+}
+
+// ParseRegistries parses a registries.yaml.
+func ParseRegistries(path string, data []byte) (*RegistriesFile, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: invalid YAML: %w", path, err)
+	}
+	p := yamlParser{file: path}
+	rf := &RegistriesFile{Path: path, Mirrors: map[string]*YAMLMirror{}, Configs: map[string]*HostConfig{}}
+	if len(doc.Content) == 0 {
+		return rf, nil // an empty file, as k3s reads a missing one
+	}
+	err := p.mapping(doc.Content[0], "registries.yaml", func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "mirrors":
+			return p.mapping(v, "mirrors", func(ns string, k, v *yaml.Node) error {
+				m, err := p.mirror(v, "mirrors."+quoteKey(ns))
+				if err != nil {
+					return err
+				}
+				m.Pos = p.pos(k)
+				rf.Mirrors[ns] = m
+				return nil
+			})
+		case "configs":
+			return p.mapping(v, "configs", func(host string, k, v *yaml.Node) error {
+				c, err := p.config(v, "configs."+quoteKey(host))
+				if err != nil {
+					return err
+				}
+				c.Pos = p.pos(k)
+				rf.Configs[host] = c
+				return nil
+			})
+		case "auths":
+			pos := p.pos(k)
+			rf.Auths = &pos
+			return nil
+		}
+		return p.unknown(k, "registries.yaml", "mirrors, configs, auths")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rf, nil
+}
+
+type yamlParser struct{ file string }
+
+func (p *yamlParser) pos(n *yaml.Node) Position {
+	return Position{File: p.file, Line: n.Line, Col: n.Column}
+}
+
+func (p *yamlParser) unknown(k *yaml.Node, what, known string) error {
+	return errorf(p.pos(k), "unknown key %q in %s (k3s silently ignores it; known keys: %s)", k.Value, what, known)
+}
+
+func (p *yamlParser) typeError(n *yaml.Node, what, want string) error {
+	got := strings.TrimPrefix(n.Tag, "!!")
+	switch n.Kind {
+	case yaml.MappingNode:
+		got = "a mapping"
+	case yaml.SequenceNode:
+		got = "a list"
+	}
+	return errorf(p.pos(n), "%s must be %s, found %s", what, want, got)
+}
+
+// mapping calls fn for each key of a mapping node, in order; a null node
+// is an empty mapping. Duplicate keys are errors.
+func (p *yamlParser) mapping(n *yaml.Node, what string, fn func(key string, k, v *yaml.Node) error) error {
+	n = resolveAlias(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return p.typeError(n, what, "a mapping")
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			return p.typeError(k, what+" key", "a string")
+		}
+		if seen[k.Value] {
+			return errorf(p.pos(k), "%s: key %q appears twice", what, k.Value)
+		}
+		seen[k.Value] = true
+		if err := fn(k.Value, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func (p *yamlParser) str(n *yaml.Node, what string) (StringValue, error) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		return StringValue{}, p.typeError(n, what, "a string")
+	}
+	return StringValue{Value: n.Value, Pos: p.pos(n)}, nil
+}
+
+func (p *yamlParser) mirror(n *yaml.Node, what string) (*YAMLMirror, error) {
+	m := &YAMLMirror{}
+	err := p.mapping(n, what, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "endpoint":
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				return nil
+			}
+			if v.Kind != yaml.SequenceNode {
+				return p.typeError(v, what+".endpoint", "a list of URLs")
+			}
+			for _, item := range v.Content {
+				s, err := p.str(resolveAlias(item), what+".endpoint item")
+				if err != nil {
+					return err
+				}
+				m.Endpoints = append(m.Endpoints, s)
+			}
+			return nil
+		case "rewrite":
+			return p.mapping(v, what+".rewrite", func(pattern string, k, v *yaml.Node) error {
+				repl, err := p.str(v, what+".rewrite."+quoteKey(pattern))
+				if err != nil {
+					return err
+				}
+				m.Rewrites = append(m.Rewrites, Rewrite{Pattern: StringValue{Value: pattern, Pos: p.pos(k)}, Replacement: repl})
+				return nil
+			})
+		}
+		return p.unknown(k, what, "endpoint, rewrite")
+	})
+	return m, err
+}
+
+func (p *yamlParser) config(n *yaml.Node, what string) (*HostConfig, error) {
+	c := &HostConfig{}
+	err := p.mapping(n, what, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "auth":
+			a := &Auth{Pos: p.pos(k)}
+			c.Auth = a
+			return p.mapping(v, what+".auth", func(key string, k, v *yaml.Node) error {
+				var dst *string
+				switch key {
+				case "username":
+					dst = &a.Username
+				case "password":
+					dst = &a.Password
+				case "auth":
+					dst = &a.Auth
+				case "identity_token":
+					dst = &a.IdentityToken
+				default:
+					return p.unknown(k, what+".auth", "username, password, auth, identity_token")
+				}
+				s, err := p.str(v, what+".auth."+key)
+				*dst = s.Value
+				return err
+			})
+		case "tls":
+			t := &TLS{Pos: p.pos(k)}
+			c.TLS = t
+			return p.mapping(v, what+".tls", func(key string, k, v *yaml.Node) error {
+				switch key {
+				case "ca_file", "cert_file", "key_file":
+					s, err := p.str(v, what+".tls."+key)
+					if err != nil || s.Value == "" {
+						return err
+					}
+					switch key {
+					case "ca_file":
+						t.CAFile = &s
+					case "cert_file":
+						t.CertFile = &s
+					default:
+						t.KeyFile = &s
+					}
+					return nil
+				case "insecure_skip_verify":
+					b, ok := yaml11Bool(v)
+					if !ok {
+						return p.typeError(v, what+".tls.insecure_skip_verify", "a boolean")
+					}
+					t.InsecureSkipVerify = b
+					return nil
+				}
+				return p.unknown(k, what+".tls", "ca_file, cert_file, key_file, insecure_skip_verify")
+			})
+		}
+		return p.unknown(k, what, "auth, tls")
+	})
+	return c, err
+}
+
+// yaml11Bool reads a boolean as k3s's YAML 1.1 decoder (yaml.v2) does.
+func yaml11Bool(n *yaml.Node) (value, ok bool) {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!bool" && n.Tag != "!!str") || n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		return false, false
+	}
+	switch strings.ToLower(n.Value) {
+	case "true", "yes", "on", "y":
+		return true, true
+	case "false", "no", "off", "n":
+		return false, true
+	}
+	return false, false
+}
