@@ -113,7 +113,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c cli, code int, done 
 	}
 	fs := pflag.NewFlagSet("certsd-migrate", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.config, "config", "/etc/containerd/config.toml", "containerd config file")
+	fs.StringVar(&c.config, "config", "", "containerd config file (default /etc/containerd/config.toml, else k0s's /etc/k0s/containerd.toml)")
 	fs.StringVar(&c.registries, "registries", "", "convert a k3s/RKE2 registries.yaml at `PATH` (the --config file gets config_path; created when absent)")
 	fs.StringVar(&c.flavor, "flavor", "containerd", "who reads a converted registries.yaml: containerd (upstream) or k3s (keeps rewrite rules)")
 	fs.BoolVar(&c.rewritePath, "rewrite-to-path", false, "registries.yaml: turn a rewrite that only adds a repository prefix into an endpoint path with override_path")

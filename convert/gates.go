@@ -51,6 +51,16 @@ func (c *converter) versionGates(res *Result) error {
 			headers = true
 			continue
 		}
+		switch {
+		case validHost(h) != nil:
+			c.warn(Warning{Code: WarnConfigKeyNotHost, Pos: ha.Pos,
+				Message: fmt.Sprintf("configs key %q is not a host[:port]; containerd looks credentials up by the host it contacts, so these never applied; they are left as they are", h)})
+			continue
+		case h == "docker.io":
+			c.warn(Warning{Code: WarnDockerHubConfigKey, Pos: ha.Pos,
+				Message: "configs.\"docker.io\".auth never applied to Docker Hub pulls, which authenticate against registry-1.docker.io; it is left as it is (key it registry-1.docker.io to use it)"})
+			continue
+		}
 		if keptPos.File == "" {
 			keptPos = ha.Pos
 		}

@@ -94,7 +94,13 @@ type ConfigFile struct {
 	warnings         []Warning
 	// created reports a config that does not exist yet.
 	created bool
+	// K0sManaged reports k0s's own generated config (first line
+	// "# k0s_managed=true"), which k0s rewrites: it is never edited.
+	K0sManaged bool
 }
+
+// K0sManagedMarker is the first line of the config k0s generates.
+const K0sManagedMarker = "# k0s_managed=true"
 
 // ParseConfig parses one containerd config file. path is the file's path
 // on the node; it is used in messages only.
@@ -107,6 +113,8 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f := &ConfigFile{Path: path, Doc: doc, Version: 1}
+	firstLine, _, _ := strings.Cut(string(data), "\n")
+	f.K0sManaged = strings.TrimSpace(firstLine) == K0sManagedMarker
 	if v := doc.Root.Get("version"); v != nil {
 		n, err := strconv.Atoi(v.Str)
 		if v.Kind != tomldoc.Integer || err != nil {

@@ -111,6 +111,12 @@ func (c *converter) hostsFile(ns, source string) (*HostsFile, error) {
 		return nil, err
 	}
 	f := &HostsFile{Namespace: ns, Source: source}
+	// Name the file the namespace's own settings came from.
+	if m := c.reg.Mirrors[ns]; m != nil && m.Pos.File != "" {
+		f.Source = m.Pos.File
+	} else if cfg := c.reg.Configs[upstream(ns).Host]; cfg != nil && cfg.Pos.File != "" {
+		f.Source = cfg.Pos.File
+	}
 	hosts := eps
 	if ns != "*" {
 		// The last host legacy tried becomes server, which hosts mode tries
@@ -144,6 +150,13 @@ func (c *converter) hostsFile(ns, source string) (*HostsFile, error) {
 	return f, nil
 }
 
+func nsDir(ns string) string {
+	if ns == "*" {
+		return "_default"
+	}
+	return ns
+}
+
 func nsName(ns string) string {
 	if ns == "*" {
 		return `mirrors."*"`
@@ -159,8 +172,12 @@ func (c *converter) entry(ep endpoint, ns string) HostEntry {
 		if ep.Scheme == "http" {
 			// Legacy never used TLS for an http endpoint, and TLS keys on
 			// an http host make containerd 1.6.25+ try HTTPS first (§4.6).
+			what := "the plain-http endpoint http://" + ep.Host
+			if ep.Implicit {
+				what = fmt.Sprintf("direct pulls of %s, which legacy containerd sent over plain http (its rule for localhost and loopback registries)", ns)
+			}
 			c.warn(Warning{Code: WarnTLSOnHTTP, Pos: cfg.TLS.Pos,
-				Message: fmt.Sprintf("configs.%s.tls is not used for http://%s (containerd never used TLS for plain-http endpoints); it is not carried over", quoteKey(ep.Host), ep.Host)})
+				Message: fmt.Sprintf("configs.%s.tls never applied to %s, so %s/hosts.toml gets no TLS keys for it (they would make containerd try HTTPS first); https endpoints on this host keep them", quoteKey(ep.Host), what, nsDir(ns))})
 		} else {
 			t := cfg.TLS
 			if t.CAFile != nil {

@@ -183,9 +183,24 @@ func removals(doc *tomldoc.Doc, removed []bool, inserts []tomldoc.Edit) []tomldo
 				end = next
 			}
 		}
+		if end == len(doc.Data) && !replaced {
+			// Removed to the end: drop the blank lines it leaves behind.
+			for start > 0 && blankLineBefore(doc.Data, start) && !insertAt(inserts, start) {
+				start = bytes.LastIndexByte(doc.Data[:start-1], '\n') + 1
+			}
+		}
 		out = append(out, tomldoc.Edit{Start: start, End: end})
 	}
 	return out
+}
+
+func insertAt(inserts []tomldoc.Edit, offset int) bool {
+	for _, ins := range inserts {
+		if ins.Start == offset {
+			return true
+		}
+	}
+	return false
 }
 
 func blankLineBefore(data []byte, offset int) bool {

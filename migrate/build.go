@@ -16,7 +16,9 @@ import (
 type Options struct {
 	// Root stands for the node's "/"; "" is the real root.
 	Root string
-	// ConfigPath is the main containerd config's path on the node.
+	// ConfigPath is the main containerd config's path on the node; ""
+	// finds it: /etc/containerd/config.toml, else k0s's
+	// /etc/k0s/containerd.toml.
 	ConfigPath string
 	// RegistriesPath names a k3s/RKE2 registries.yaml to convert instead
 	// of the config's own registry settings; ConfigPath is then the
@@ -34,8 +36,10 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s already exist%s with different content and were not written by certsd-migrate; nothing was written (use --force to back them up and replace them)",
-		strings.Join(e.Paths, ", "), map[bool]string{true: "s", false: ""}[len(e.Paths) == 1])
+	if len(e.Paths) == 1 {
+		return fmt.Sprintf("%s already exists with different content and was not written by certsd-migrate; nothing was written (use --force to back it up and replace it)", e.Paths[0])
+	}
+	return fmt.Sprintf("%s already exist with different content and were not written by certsd-migrate; nothing was written (use --force to back them up and replace them)", strings.Join(e.Paths, ", "))
 }
 
 // Build reads the node's config and plans the migration. It writes nothing.
@@ -71,6 +75,7 @@ func Build(opts Options) (*Plan, error) {
 		p.Files = append(p.Files, fc)
 		p.checkShadowingDir(h)
 	}
+	p.checkDefaultShadowed(res.Hosts)
 	if len(conflicts) > 0 {
 		return nil, &ConflictError{Paths: conflicts}
 	}
@@ -82,12 +87,42 @@ func Build(opts Options) (*Plan, error) {
 	return p, nil
 }
 
+// Well-known config locations.
+const (
+	ContainerdConfig = "/etc/containerd/config.toml"
+	K0sConfig        = "/etc/k0s/containerd.toml"
+	// K0sCertsDir is where k0s's documentation puts hosts.toml files: k0s
+	// imports only the top-level *.toml files of containerd.d.
+	K0sCertsDir = "/etc/k0s/containerd.d/certs.d"
+)
+
+// findConfig fills in the config path when none was given.
+func findConfig(opts *Options) {
+	if opts.ConfigPath != "" {
+		return
+	}
+	opts.ConfigPath = ContainerdConfig
+	if opts.RegistriesPath != "" {
+		return
+	}
+	if _, err := os.Stat(onDisk(opts.Root, ContainerdConfig)); err == nil {
+		return
+	}
+	if _, err := os.Stat(onDisk(opts.Root, K0sConfig)); err == nil {
+		opts.ConfigPath = K0sConfig
+	}
+}
+
 // convertInputs reads the inputs and converts them.
 func convertInputs(opts Options) (*convert.Result, error) {
+	findConfig(&opts)
 	if opts.RegistriesPath == "" {
 		files, err := loadConfigs(opts.Root, opts.ConfigPath, opts.Target)
 		if err != nil {
 			return nil, err
+		}
+		if files[0].K0sManaged && opts.CertsDir == "" && !hasConfigPath(files) {
+			opts.CertsDir = K0sCertsDir
 		}
 		return convert.Convert(files, opts.Options)
 	}
@@ -110,6 +145,15 @@ func convertInputs(opts Options) (*convert.Result, error) {
 		}
 	}
 	return convert.ConvertRegistries(rf, config, opts.ConfigPath, opts.Options)
+}
+
+func hasConfigPath(files []*convert.ConfigFile) bool {
+	for _, f := range files {
+		if f.Registry != nil && f.Registry.ConfigPath != nil && f.Registry.ConfigPath.Value != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // hostsChange plans one hosts.toml. A file that exists, differs, and lacks
@@ -155,6 +199,33 @@ func (p *Plan) checkShadowingDir(h *convert.HostsFile) {
 	if info, err := os.Stat(p.OnDisk(altPath)); err == nil && info.IsDir() {
 		p.Warnings = append(p.Warnings, convert.Warning{Code: convert.WarnShadowingDir, Pos: convert.Position{File: altPath},
 			Message: fmt.Sprintf("containerd looks up %s before %s, so this existing directory hides the migrated settings for %s; merge or remove it", altPath, path.Join(p.CertsDir, h.Namespace), h.Namespace)})
+	}
+}
+
+// checkDefaultShadowed warns about existing namespace directories that
+// hide a new _default from their namespace: legacy sent those namespaces
+// through the "*" mirror, hosts mode will not.
+func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
+	written := map[string]bool{}
+	wildcard := false
+	for _, h := range hosts {
+		written[h.Dir()] = true
+		wildcard = wildcard || h.Namespace == "*"
+	}
+	if !wildcard {
+		return
+	}
+	entries, err := os.ReadDir(p.OnDisk(p.CertsDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || written[e.Name()] || e.Name() == "_default" {
+			continue
+		}
+		dir := path.Join(p.CertsDir, e.Name())
+		p.Warnings = append(p.Warnings, convert.Warning{Code: convert.WarnShadowingDir, Pos: convert.Position{File: dir},
+			Message: fmt.Sprintf("this existing directory hides _default from pulls of %s: legacy containerd sent them through the mirrors.\"*\" endpoints, containerd in hosts mode will not; add those endpoints to its hosts.toml if they should", e.Name())})
 	}
 }
 
