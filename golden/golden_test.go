@@ -9,6 +9,9 @@
 //	-- want.stderr --         what `diff` prints on stderr (warnings, summary)
 //	-- want.exit --           diff's exit status
 //
+// Other sections are kept as they are (k3s/ holds what k3s itself would
+// write, for TestK3sParity).
+//
 // `go test ./golden -update` rewrites the want sections from the tool's
 // current output; review the change before committing it.
 package golden
@@ -245,8 +248,8 @@ func (c *goldenCase) rewrite(t *testing.T, diff runResult, after map[string][]by
 	t.Helper()
 	var files []txtar.File
 	for _, f := range c.archive.Files {
-		if f.Name == "args" || strings.HasPrefix(f.Name, "in/") {
-			files = append(files, f)
+		if !strings.HasPrefix(f.Name, "want") {
+			files = append(files, f) // args, in/ and any other sections
 		}
 	}
 	if after != nil {
