@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Flavor is the containerd that reads the output.
@@ -222,15 +223,19 @@ func (c *converter) applyRewrites(ns *k3sNamespace, m *YAMLMirror) error {
 // plainPrefix matches a rewrite that prefixes every repository:
 // "^(.*)$" → "some/prefix/$1".
 var (
-	wholeRepo   = regexp.MustCompile(`^\^?\((\.\*|\.\+)\)\$?$`)
-	prefixedRef = regexp.MustCompile(`^([A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)/\$(?:1|\{1\})$`)
+	// Compiled on first use: most runs never need them, and every run
+	// pays for package initialisation.
+	wholeRepo   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\^?\((\.\*|\.\+)\)\$?$`) })
+	prefixedRef = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)/\$(?:1|\{1\})$`)
+	})
 )
 
 func plainPrefixRewrite(rules []Rewrite) (string, bool) {
-	if len(rules) != 1 || !wholeRepo.MatchString(rules[0].Pattern.Value) {
+	if len(rules) != 1 || !wholeRepo().MatchString(rules[0].Pattern.Value) {
 		return "", false
 	}
-	m := prefixedRef.FindStringSubmatch(rules[0].Replacement.Value)
+	m := prefixedRef().FindStringSubmatch(rules[0].Replacement.Value)
 	if m == nil {
 		return "", false
 	}

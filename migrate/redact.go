@@ -1,20 +1,26 @@
 package migrate
 
-import "regexp"
+import (
+	"regexp"
+	"sync"
+)
 
 // secretValue matches the value of a credential key in TOML: password,
 // auth, identitytoken (configs.*.auth, auths) and Authorization (hosts.toml
-// headers), as a string or an array of strings.
-var secretValue = regexp.MustCompile(`(?i)((?:^|[\s{,."'])(?:password|auth|identitytoken|identity_token|authorization)["']?\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\])`)
+// headers), as a string or an array of strings. The patterns are compiled
+// on first use, not at start-up.
+var secretValue = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)((?:^|[\s{,."'])(?:password|auth|identitytoken|identity_token|authorization)["']?\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\])`)
+})
 
 // urlUserinfo matches the user information of a URL (https://user:pass@host).
-var urlUserinfo = regexp.MustCompile(`(://)[^/@\s"']+@`)
+var urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://)[^/@\s"']+@`) })
 
 // Redacted is what a secret is replaced with.
 const Redacted = `"<redacted>"`
 
 // Redact hides credentials in one line or a whole file of TOML.
 func Redact(s string) string {
-	s = secretValue.ReplaceAllString(s, "${1}"+Redacted)
-	return urlUserinfo.ReplaceAllString(s, "${1}<redacted>@")
+	s = secretValue().ReplaceAllString(s, "${1}"+Redacted)
+	return urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
 }
