@@ -134,6 +134,11 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 		}
 		res.Configs = append(res.Configs, ConfigEdit{Path: f.Path, Before: f.Doc.Data, After: after})
 	}
+	return c.finish(res)
+}
+
+// finish applies the version gates and collects what the caller checks.
+func (c *converter) finish(res *Result) (*Result, error) {
 	if err := c.versionGates(res); err != nil {
 		return nil, err
 	}

@@ -90,14 +90,7 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 		before = nil
 	}
 	res.Configs = []ConfigEdit{{Path: config.Path, Before: before, After: after}}
-	if err := c.versionGates(res); err != nil {
-		return nil, err
-	}
-	for _, k := range sortedKeys(c.tlsFiles) {
-		res.TLSFiles = append(res.TLSFiles, c.tlsFiles[k])
-	}
-	res.Warnings = c.warnings
-	return res, nil
+	return c.finish(res)
 }
 
 func hasTLS(r *Registry) bool {

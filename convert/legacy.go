@@ -331,17 +331,8 @@ func parseAuth(file string, v *tomldoc.Value, what string) (*Auth, error) {
 	a := &Auth{Pos: at(file, v.Pos)}
 	for _, key := range t.Keys {
 		val := t.Fields[key]
-		var dst *string
-		switch key {
-		case "username":
-			dst = &a.Username
-		case "password":
-			dst = &a.Password
-		case "auth":
-			dst = &a.Auth
-		case "identitytoken":
-			dst = &a.IdentityToken
-		default:
+		dst := a.field(key, "identitytoken")
+		if dst == nil {
 			return nil, unknownKey(file, val, what, key, "username, password, auth, identitytoken")
 		}
 		s, err := str(file, val, what+"."+key)
@@ -351,6 +342,23 @@ func parseAuth(file string, v *tomldoc.Value, what string) (*Auth, error) {
 		*dst = s.Value
 	}
 	return a, nil
+}
+
+// field returns the field a key names, or nil; tokenKey is the format's
+// name for the identity token (identitytoken in TOML, identity_token in
+// registries.yaml).
+func (a *Auth) field(key, tokenKey string) *string {
+	switch key {
+	case "username":
+		return &a.Username
+	case "password":
+		return &a.Password
+	case "auth":
+		return &a.Auth
+	case tokenKey:
+		return &a.IdentityToken
+	}
+	return nil
 }
 
 func table(file string, v *tomldoc.Value, what string) (*tomldoc.Tab, error) {

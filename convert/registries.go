@@ -192,17 +192,8 @@ func (p *yamlParser) config(n *yaml.Node, what string) (*HostConfig, error) {
 			a := &Auth{Pos: p.pos(k)}
 			c.Auth = a
 			return p.mapping(v, what+".auth", func(key string, k, v *yaml.Node) error {
-				var dst *string
-				switch key {
-				case "username":
-					dst = &a.Username
-				case "password":
-					dst = &a.Password
-				case "auth":
-					dst = &a.Auth
-				case "identity_token":
-					dst = &a.IdentityToken
-				default:
+				dst := a.field(key, "identity_token")
+				if dst == nil {
 					return p.unknown(k, what+".auth", "username, password, auth, identity_token")
 				}
 				s, err := p.str(v, what+".auth."+key)

@@ -83,7 +83,7 @@ func ToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	}
 	b := newV3Builder(path, doc)
 	root := b.root()
-	m := &v3Migration{file: path}
+	m := &v3Migration{file: path, text: b.text}
 	if version == 1 {
 		if err := m.v1Rename(root); err != nil {
 			return nil, nil, err
@@ -186,6 +186,7 @@ func (t *v3Table) rename(old, k string) {
 // v3Migration applies containerd's migration rules to a config's tree.
 type v3Migration struct {
 	file     string
+	text     func(*tomldoc.Value) string // a value's text as written
 	warnings []Warning
 }
 
@@ -295,10 +296,7 @@ func (m *v3Migration) v1Rename(root *v3Table) error {
 			if id != item.Str {
 				items[i], changed = tomldoc.Quote(id), true
 			} else {
-				items[i] = n.val.Str
-				if item.End > item.Start {
-					items[i] = string(tomldocData(item))
-				}
+				items[i] = m.text(item)
 			}
 		}
 		if changed {
@@ -725,35 +723,33 @@ func (b *v3Builder) trailer(i int) string {
 // scan finds comments, keys' positions and the text of values.
 func (b *v3Builder) scan() {
 	stmts := b.doc.Stmts
-	prev := 0
-	// The file's opening comment block, if it is set apart by a blank
-	// line or followed by the version.
-	i := 0
+	// The file's opening comment block: the comment lines before the first
+	// blank line, or before the version.
+	prev, i, comments := 0, 0, false
 	for i < len(b.data) {
 		j := i
 		for j < len(b.data) && b.data[j] != '\n' {
 			j++
 		}
 		line := strings.TrimSpace(string(b.data[i:j]))
-		if line != "" && !strings.HasPrefix(line, "#") {
-			break
-		}
-		if line == "" && len(b.commentLines(0, i)) > 0 {
+		if line == "" && comments {
 			prev = i
 			break
 		}
-		i = j + 1
-		if i >= len(b.data) {
-			prev = len(b.data)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			break
 		}
+		comments = comments || line != ""
+		i = j + 1
+	}
+	if i >= len(b.data) && comments {
+		prev = len(b.data)
 	}
 	if len(stmts) > 0 && stmts[0].Kind == tomldoc.KeyValue && len(stmts[0].Table) == 0 &&
 		len(stmts[0].Key) == 1 && stmts[0].Key[0] == "version" {
 		prev = stmts[0].Start
 	}
-	if prev > 0 {
-		b.top = b.commentLines(0, prev)
-	}
+	b.top = b.commentLines(0, prev)
 	for k := range stmts {
 		s := &stmts[k]
 		lead := b.commentLines(min(prev, s.Start), s.Start)
@@ -901,10 +897,6 @@ func (b *v3Builder) text(v *tomldoc.Value) string {
 	}
 	return v.Str
 }
-
-// tomldocData returns a scalar's text; only used where the builder is not
-// at hand.
-func tomldocData(v *tomldoc.Value) []byte { return []byte(v.Str) }
 
 // emit writes the tree as TOML: the opening comments, version = 3, the
 // root's other keys, then every table under a [header], keys before
