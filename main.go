@@ -59,6 +59,7 @@ type cli struct {
 	registries  string
 	flavor      string
 	rewritePath bool
+	toVersion   int
 	certsDir    string
 	root        string
 	auth        string
@@ -117,6 +118,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c cli, code int, done 
 	fs.StringVar(&c.registries, "registries", "", "convert a k3s/RKE2 registries.yaml at `PATH` (the --config file gets config_path; created when absent)")
 	fs.StringVar(&c.flavor, "flavor", "containerd", "who reads a converted registries.yaml: containerd (upstream) or k3s (keeps rewrite rules)")
 	fs.BoolVar(&c.rewritePath, "rewrite-to-path", false, "registries.yaml: turn a rewrite that only adds a repository prefix into an endpoint path with override_path")
+	fs.IntVar(&c.toVersion, "to-config-version", 0, "rewrite older config files as config `version` 3, the only value (k0s 1.36 refuses version 2 drop-ins)")
 	fs.StringVar(&c.certsDir, "certs-dir", "", "config_path directory to write (default: the config's own config_path, else "+convert.DefaultCertsDir+")")
 	fs.StringVar(&c.root, "root", "", "treat `DIR` as the file system root for every path")
 	fs.StringVar(&c.auth, "auth", "keep", "where legacy credentials go: keep (configs.<host>.auth in config.toml) or header (Authorization header in hosts.toml)")
@@ -156,6 +158,10 @@ func (c *cli) options() (migrate.Options, error) {
 	opts := migrate.Options{Root: c.root, ConfigPath: c.config, Force: c.force, RegistriesPath: c.registries}
 	opts.CertsDir = c.certsDir
 	opts.RewriteToPath = c.rewritePath
+	if c.toVersion != 0 && c.toVersion != 3 {
+		return opts, fmt.Errorf("--to-config-version must be 3, not %d", c.toVersion)
+	}
+	opts.ToConfigVersion = c.toVersion
 	switch convert.Flavor(c.flavor) {
 	case convert.FlavorContainerd, convert.FlavorK3s:
 		opts.Flavor = convert.Flavor(c.flavor)

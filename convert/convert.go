@@ -39,6 +39,9 @@ type Options struct {
 	// RewriteToPath turns registries.yaml rewrites that only add a
 	// repository prefix into endpoint paths.
 	RewriteToPath bool
+	// ToConfigVersion 3 rewrites every config file that is older (k0s
+	// 1.36 refuses version 2 drop-ins); 0 keeps each file's version.
+	ToConfigVersion int
 }
 
 // Result is what a conversion produces.
@@ -111,7 +114,7 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 	}
 	c.reg = eff.reg
 	res := &Result{}
-	if !c.needsMigration() {
+	if !c.needsMigration() && !c.needsVersion3(files) {
 		// Nothing to do, nothing to say: a migrated node stays quiet, so
 		// that diff after apply prints nothing.
 		return res, nil
@@ -134,7 +137,57 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 		}
 		res.Configs = append(res.Configs, ConfigEdit{Path: f.Path, Before: f.Doc.Data, After: after})
 	}
+	if err := c.toVersion3(files, res); err != nil {
+		return nil, err
+	}
 	return c.finish(res)
+}
+
+// toVersion3 rewrites the config files older than version 3, edited or
+// not, when asked to; k0s's own generated config is left to k0s.
+func (c *converter) toVersion3(files []*ConfigFile, res *Result) error {
+	k0s := files[0].K0sManaged
+	if c.opts.ToConfigVersion != 3 {
+		for _, e := range res.Configs {
+			if f := fileByPath(files, e.Path); k0s && f != nil && f.Version < 3 {
+				c.warn(Warning{Code: WarnK0sDropInVersion, Pos: Position{File: f.Path},
+					Message: "k0s 1.36 and later refuse drop-ins that are not version 3 or that name the io.containerd.grpc.v1.cri plugin; add --to-config-version 3 when this node moves to k0s 1.36"})
+			}
+		}
+		return nil
+	}
+	edited := map[string]int{}
+	for i, e := range res.Configs {
+		edited[e.Path] = i
+	}
+	for _, f := range files {
+		if f.Version >= 3 || f.K0sManaged {
+			continue
+		}
+		i, ok := edited[f.Path]
+		if !ok {
+			res.Configs = append(res.Configs, ConfigEdit{Path: f.Path, Before: f.Doc.Data, After: f.Doc.Data})
+			i = len(res.Configs) - 1
+		}
+		after, warnings, err := ToVersion3(f.Path, res.Configs[i].After)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			c.warn(w)
+		}
+		res.Configs[i].After = after
+	}
+	return nil
+}
+
+func fileByPath(files []*ConfigFile, path string) *ConfigFile {
+	for _, f := range files {
+		if f.Path == path {
+			return f
+		}
+	}
+	return nil
 }
 
 // finish applies the version gates and collects what the caller checks.
@@ -156,6 +209,19 @@ func (c *converter) warn(w Warning) {
 	}
 	c.seen[key] = true
 	c.warnings = append(c.warnings, w)
+}
+
+// needsVersion3 reports a file that --to-config-version 3 must rewrite.
+func (c *converter) needsVersion3(files []*ConfigFile) bool {
+	if c.opts.ToConfigVersion != 3 {
+		return false
+	}
+	for _, f := range files {
+		if f.Version < 3 && !f.K0sManaged {
+			return true
+		}
+	}
+	return false
 }
 
 // needsMigration reports whether any deprecated setting must move.

@@ -9,6 +9,14 @@ import (
 // (semantics §1.1, §9).
 func (c *converter) checkVersions(files []*ConfigFile) error {
 	t := &c.opts.Target
+	if c.opts.ToConfigVersion == 3 {
+		if !t.includes2x() || (t.Explicit && t.includes1x()) {
+			return fmt.Errorf("--to-config-version 3 writes configs only containerd 2.x reads, but the target is containerd %s", t)
+		}
+		if t.includes1x() {
+			t.Min = v2_0
+		}
+	}
 	for _, f := range files {
 		if f.Version != 3 {
 			continue

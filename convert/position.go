@@ -74,4 +74,5 @@ const (
 	WarnYAMLAuthsIgnored   = "yaml-auths-ignored"
 	WarnInvalidEndpoint    = "invalid-endpoint"
 	WarnRewriteToPath      = "rewrite-to-path"
+	WarnK0sDropInVersion   = "k0s-dropin-version"
 )
