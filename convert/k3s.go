@@ -76,10 +76,14 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 		if c.auth[key].header != "" {
 			continue
 		}
+		want := c.auth[key].Auth
 		if r := config.Registry; r != nil && r.Configs[key] != nil && r.Configs[key].Auth != nil {
+			if sameCredentials(r.Configs[key].Auth, want) {
+				continue // already there (a second run)
+			}
 			spec.dropAuth[key] = true // registries.yaml wins, as k3s regenerates it
 		}
-		spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: c.auth[key].Auth})
+		spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: want})
 	}
 	after, err := trimConfig(config, spec)
 	if err != nil {
@@ -91,6 +95,10 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	}
 	res.Configs = []ConfigEdit{{Path: config.Path, Before: before, After: after}}
 	return c.finish(res)
+}
+
+func sameCredentials(a, b *Auth) bool {
+	return a.Username == b.Username && a.Password == b.Password && a.Auth == b.Auth && a.IdentityToken == b.IdentityToken
 }
 
 func hasTLS(r *Registry) bool {

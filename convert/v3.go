@@ -724,7 +724,7 @@ func (b *v3Builder) trailer(i int) string {
 func (b *v3Builder) scan() {
 	stmts := b.doc.Stmts
 	// The file's opening comment block: the comment lines before the first
-	// blank line, or before the version.
+	// blank line or statement, and any before the version.
 	prev, i, comments := 0, 0, false
 	for i < len(b.data) {
 		j := i
@@ -737,6 +737,7 @@ func (b *v3Builder) scan() {
 			break
 		}
 		if line != "" && !strings.HasPrefix(line, "#") {
+			prev = i
 			break
 		}
 		comments = comments || line != ""

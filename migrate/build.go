@@ -121,7 +121,8 @@ func convertInputs(opts Options) (*convert.Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if files[0].K0sManaged && opts.CertsDir == "" && !hasConfigPath(files) {
+		k0s := files[0].K0sManaged || path.Dir(opts.ConfigPath) == path.Dir(K0sCertsDir)
+		if k0s && opts.CertsDir == "" && !hasConfigPath(files) {
 			opts.CertsDir = K0sCertsDir
 		}
 		return convert.Convert(files, opts.Options)
