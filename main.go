@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/pflag"
@@ -195,6 +196,22 @@ func (c *cli) options() (migrate.Options, error) {
 			return opts, errors.New("--root must name an existing directory")
 		}
 	}
+	// Node paths are absolute: relative ones are relative to the working
+	// directory, or to --root.
+	for _, p := range []*string{&opts.ConfigPath, &opts.RegistriesPath, &opts.CertsDir} {
+		if *p == "" || filepath.IsAbs(*p) {
+			continue
+		}
+		if c.root != "" {
+			*p = filepath.Join("/", *p)
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return opts, err
+		}
+		*p = abs
+	}
 	return opts, nil
 }
 
@@ -208,8 +225,8 @@ func (c *cli) print(plan *migrate.Plan, applied *migrate.ApplyResult, stdout, st
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	if !plan.Changed() && len(plan.Warnings) == 0 {
-		return nil // like diff(1): nothing to say
+	if !plan.Changed() {
+		return nil // like diff(1): a migrated node prints nothing
 	}
 	if err := plan.WriteDiff(stdout, c.useColor(stdout), c.showSecrets); err != nil {
 		return err

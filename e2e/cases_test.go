@@ -21,10 +21,28 @@ type migrationCase struct {
 	// legacyCRIError, if set, means containerd refuses the legacy config:
 	// phase 2 expects the CRI image service missing and this text in its log.
 	legacyCRIError string
-	// toolArgs are extra flags for both `apply` and `diff`.
+	// toolArgs are extra flags for both `apply` and `diff`; "{DIR}" stands
+	// for the phase directory.
 	toolArgs []string
+	// migrated, if set, is what phase 3 writes and migrates instead of
+	// layout, for a tool input that is not a legacy config (a k3s
+	// registries.yaml); layout is then its legacy equivalent, pulled with in
+	// phase 2.
+	migrated *layout
+	// unchanged are files, relative to the phase directory, that apply must
+	// leave byte-identical.
+	unchanged []string
 	// afterApply, if set, checks the files apply wrote (phase 3 directory).
 	afterApply func(t *testing.T, dir string)
+}
+
+// args are the case's extra tool flags for the phase directory dir.
+func (c migrationCase) args(dir string) []string {
+	args := make([]string, len(c.toolArgs))
+	for i, a := range c.toolArgs {
+		args[i] = strings.ReplaceAll(a, "{DIR}", dir)
+	}
+	return args
 }
 
 // pull is one image pulled through the CRI and where it must come from,
@@ -112,9 +130,10 @@ func (r *testRig) cases() []migrationCase {
 
 	return []migrationCase{
 		{
-			name:   "dockerhub-tls-auth",
-			layout: layout{version: 2, registry: defaultStyleTLSAuth},
-			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")}},
+			name:       "dockerhub-tls-auth",
+			layout:     layout{version: 2, registry: defaultStyleTLSAuth},
+			pulls:      []pull{{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")}},
+			afterApply: r.credentialsIn(inConfig),
 		},
 		{
 			name:       "dockerhub-tls-auth-header",
@@ -264,6 +283,20 @@ func (r *testRig) cases() []migrationCase {
 			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
 		},
 		{
+			// k0s: the main config carries k0s's marker and must never be
+			// edited; the registry lives in a drop-in of an absolute glob.
+			// containerd 1.x lets the drop-in's CRI table replace the main
+			// file's, so the main file has no CRI settings at all and the
+			// drop-in holds them (snapshotter included) with the mirror.
+			name: "k0s-drop-in",
+			layout: layout{version: 2, header: k0sMarker, imports: "{DIR}/containerd.d/*.toml",
+				dropIn: "containerd.d/registry.toml", registry: mirror("docker.io", r.second.URL())},
+			pulls:      []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
+			toolArgs:   []string{"--containerd-version", "1.6.20"},
+			unchanged:  []string{"config.toml"},
+			afterApply: configPathIn("containerd.d/registry.toml"),
+		},
+		{
 			// containerd 1.6 refuses config_path next to mirrors. The
 			// certs.d directory already holds an admin's hosts.toml, which
 			// apply must leave working.
@@ -278,6 +311,64 @@ func (r *testRig) cases() []migrationCase {
 			},
 			legacyCRIError: "`mirrors` cannot be set when `config_path` is provided",
 		},
+		{
+			// A k3s/RKE2 registries.yaml next to a config.toml without any
+			// registry settings: apply adds config_path and the credentials
+			// (configs.<host>.auth) to it and writes the hosts.toml tree.
+			// Phase 2 pulls with the legacy config.toml that says the same.
+			name: "registries-yaml",
+			layout: layout{version: 2, registry: mirror("docker.io", "https://"+tlsAuth) + mirror("loop.test", r.plain.Addr) +
+				fmt.Sprintf(`[{R}.configs."%[1]s".tls]
+  ca_file = %[2]q
+[{R}.configs."%[1]s".auth]
+  username = %[3]q
+  password = %[4]q
+`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password)},
+			migrated: &layout{version: 2, files: map[string]string{"registries.yaml": fmt.Sprintf(`mirrors:
+  docker.io:
+    endpoint:
+      - "https://%[1]s"
+  loop.test:
+    endpoint:
+      - %[5]q # scheme-less loopback: http
+configs:
+  %[1]q:
+    auth:
+      username: %[3]q
+      password: %[4]q
+    tls:
+      ca_file: %[2]q
+`, tlsAuth, r.ca.CertFile, r.creds.Username, r.creds.Password, r.plain.Addr)}},
+			pulls: []pull{
+				{image: "docker.io/library/test:latest", from: r.from(r.tlsAuth, "library/test")},
+				{image: "loop.test/test:latest", from: r.from(r.plain, "test")},
+			},
+			toolArgs:  []string{"--registries", "{DIR}/registries.yaml"},
+			unchanged: []string{"registries.yaml"},
+			afterApply: func(t *testing.T, dir string) {
+				configPathIn("config.toml")(t, dir)
+				r.credentialsIn(inConfig)(t, dir)
+			},
+		},
+	}
+}
+
+// k0sMarker is the first line of a config k0s manages (and regenerates).
+const k0sMarker = "# k0s_managed=true"
+
+// configPathIn checks that apply set config_path to the phase's certs.d in
+// the config file rel (relative to the phase directory).
+func configPathIn(rel string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("config_path = %q", filepath.Join(dir, "certs.d"))
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s after apply", rel, want)
+		}
 	}
 }
 

@@ -14,14 +14,20 @@ type layout struct {
 	// version is the config file version: 2, or 1 (written without a
 	// version key, as 1.x configs often are).
 	version int
+	// header, if set, is written as the first line(s) of config.toml, e.g.
+	// k0s's "# k0s_managed=true" marker.
+	header string
 	// imports, if set, is the `imports` entry of config.toml, e.g.
 	// "conf.d/cri.toml" (relative to config.toml) or "{DIR}/conf.d/*.toml"
 	// ({DIR}: the phase directory; containerd 1.6 resolves a relative glob
 	// against its working directory, not config.toml's), and the whole CRI
-	// section, registry included, goes into the drop-in conf.d/cri.toml.
+	// section, registry included, goes into the drop-in (see dropIn).
 	// containerd 1.x replaces whole plugin sections on import, so the CRI
 	// settings must all live there.
 	imports string
+	// dropIn is the drop-in's path relative to the phase directory when
+	// imports is set; "" means conf.d/cri.toml.
+	dropIn string
 	// registry is legacy registry TOML: "{R}" stands for the registry
 	// table of the version and "{CERTS}" for the phase's certs.d directory.
 	registry string
@@ -29,6 +35,12 @@ type layout struct {
 	// directory (for example an existing certs.d/<ns>/hosts.toml), with the
 	// same placeholders as registry.
 	files map[string]string
+}
+
+// bare is the same file layout (header, imports, drop-in) without any
+// registry settings or extra files: the negative control's config.
+func (l layout) bare() layout {
+	return layout{version: l.version, header: l.header, imports: l.imports, dropIn: l.dropIn}
 }
 
 // registryTable is the CRI registry table of a config version.
@@ -47,6 +59,9 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 		return "", fmt.Errorf("writing config: %w", err)
 	}
 	var main strings.Builder
+	if l.header != "" {
+		main.WriteString(strings.TrimSuffix(l.header, "\n") + "\n")
+	}
 	if l.version != 1 {
 		main.WriteString("version = 2\n")
 	}
@@ -80,7 +95,11 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 	if err := writeFile(cfg, main.String()); err != nil {
 		return "", err
 	}
-	return cfg, writeFile(filepath.Join(dir, "conf.d", "cri.toml"), "version = 2\n"+cri.String())
+	dropIn := l.dropIn
+	if dropIn == "" {
+		dropIn = filepath.Join("conf.d", "cri.toml")
+	}
+	return cfg, writeFile(filepath.Join(dir, dropIn), "version = 2\n"+cri.String())
 }
 
 func writeFile(path, content string) error {

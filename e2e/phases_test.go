@@ -58,7 +58,7 @@ func (r *testRig) runCase(t *testing.T, c migrationCase) {
 // (the upstream is offline or fictitious), or comes from elsewhere, so a
 // later success is the registry config's doing.
 func (r *testRig) negativeControl(t *testing.T, c migrationCase, dir string) {
-	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), layout{version: c.layout.version})
+	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), c.layout.bare())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,22 +111,27 @@ var configErrors = []string{
 }
 
 // migratedPhase runs `certsd-migrate apply` on a fresh copy of the legacy
-// files, then pulls with the result. It sets *applied once apply succeeded.
+// files (or of c.migrated), then pulls with the result. It sets *applied once
+// apply succeeded.
 func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, applied *bool) {
 	certs := filepath.Join(dir, "certs.d")
-	cfg, err := writeConfig(dir, certs, c.layout)
+	input := c.layout
+	if c.migrated != nil {
+		input = *c.migrated
+	}
+	cfg, err := writeConfig(dir, certs, input)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := snapshotFiles(t, dir)
-	preview := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.toolArgs...)...)
+	preview := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
 	if preview.code != 1 {
 		t.Errorf("diff before apply exited %d, want 1 (changes pending):\n%s", preview.code, preview)
 	}
 	if changed := changedFiles(before, snapshotFiles(t, dir)); len(changed) > 0 {
 		t.Errorf("diff (a preview) changed files: %v", changed)
 	}
-	run := r.runTool(t, append([]string{"apply", "--config", cfg, "--certs-dir", certs}, c.toolArgs...)...)
+	run := r.runTool(t, append([]string{"apply", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
 	t.Logf("%s", run)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -137,6 +142,17 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, appli
 		t.Fatalf("apply exited %d, want 0", run.code)
 	}
 	*applied = true
+	after := snapshotFiles(t, dir)
+	for _, rel := range c.unchanged {
+		p := filepath.Join(dir, rel)
+		if old, ok := before[p]; !ok {
+			t.Errorf("%s: no such input file (case bug)", rel)
+		} else if now, ok := after[p]; !ok {
+			t.Errorf("apply removed %s, which it must leave untouched", p)
+		} else if now != old {
+			t.Errorf("apply changed %s, which it must leave byte-identical:\n--- before\n%s--- after\n%s", p, old, now)
+		}
+	}
 	if c.afterApply != nil {
 		c.afterApply(t, dir)
 	}
@@ -158,7 +174,7 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, appli
 // idempotentPhase: diff with the same flags finds nothing left to do.
 func (r *testRig) idempotentPhase(t *testing.T, c migrationCase, dir string) {
 	cfg, certs := filepath.Join(dir, "config.toml"), filepath.Join(dir, "certs.d")
-	run := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.toolArgs...)...)
+	run := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
 	if run.code != 0 || run.stdout != "" || run.stderr != "" {
 		t.Fatalf("diff after apply should exit 0 with no output:\n%s", run)
 	}
