@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -77,6 +78,9 @@ type converter struct {
 	warnings []Warning
 	seen     map[string]bool // warnings already given
 	tlsFiles map[string]TLSFile
+	// configFile is the config that receives credentials from a
+	// registries.yaml.
+	configFile string
 }
 
 // hostAuth is one host's credentials after auths were folded into configs.
@@ -295,7 +299,7 @@ func (c *converter) foldAuths() error {
 		}
 		if v == "" {
 			c.warn(Warning{Code: WarnIdentityToken, Pos: ha.Pos,
-				Message: fmt.Sprintf("the identitytoken for %s (an OAuth refresh token) has no hosts.toml equivalent; these credentials stay in config.toml", h)})
+				Message: fmt.Sprintf("the identitytoken for %s (an OAuth refresh token) has no hosts.toml equivalent; these credentials stay in %s", h, path.Base(c.authFile(ha.Pos)))})
 			continue
 		}
 		if validHost(h) != nil || h == "docker.io" {

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -34,6 +35,15 @@ func (c *converter) checkVersions(files []*ConfigFile) error {
 			Message: "this is a version 1 config: containerd 2.0–2.2 ignore every CRI setting in it, config_path included (2.3+ migrate it); before upgrading to 2.x, convert it with `containerd config migrate`"})
 	}
 	return nil
+}
+
+// authFile is the config file credentials stay in: where they were, or
+// for registries.yaml input, the config that receives them.
+func (c *converter) authFile(pos Position) string {
+	if c.configFile != "" {
+		return c.configFile
+	}
+	return pos.File
 }
 
 // versionWarnings reports what the output needs from the target, and what
@@ -75,7 +85,7 @@ func (c *converter) versionGates(res *Result) error {
 		kept = append(kept, h)
 	}
 	if len(kept) > 0 {
-		msg := fmt.Sprintf("credentials for %s stay in config.toml as configs.<host>.auth: containerd reads them beside config_path, but they are deprecated (removal planned for containerd 2.4) and ctr/nerdctl --hosts-dir do not read them", strings.Join(kept, ", "))
+		msg := fmt.Sprintf("credentials for %s stay in %s as configs.<host>.auth: containerd reads them beside config_path, but they are deprecated (removal planned for containerd 2.4) and ctr/nerdctl --hosts-dir do not read them", strings.Join(kept, ", "), path.Base(c.authFile(keptPos)))
 		if t.Max.AtLeast(v2_1) {
 			msg += "; containerd 2.1+ pulls in local mode while they are set"
 		}

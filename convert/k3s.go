@@ -35,7 +35,7 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	if opts.Target == (Target{}) {
 		opts.Target = DefaultTarget
 	}
-	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &Registry{Configs: rf.Configs}}
+	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &Registry{Configs: rf.Configs}, configFile: configPath}
 	if rf.Auths != nil {
 		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
 			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})

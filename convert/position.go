@@ -75,4 +75,9 @@ const (
 	WarnInvalidEndpoint    = "invalid-endpoint"
 	WarnRewriteToPath      = "rewrite-to-path"
 	WarnK0sDropInVersion   = "k0s-dropin-version"
+	// --to-config-version 3.
+	WarnV1PluginAmbiguous = "v1-plugin-name-ambiguous"
+	WarnV3SettingDropped  = "v3-setting-dropped"
+	WarnCRIServerKept     = "cri-server-settings-kept"
+	WarnMigrationQuirk    = "containerd-migration-quirk"
 )

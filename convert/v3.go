@@ -21,7 +21,11 @@ import (
 //     max_concurrent_downloads, image_pull_progress_timeout,
 //     image_pull_with_sync_fs, stats_collect_period and containerd.
 //     {snapshotter, disable_snapshot_annotations, discard_unpacked_layers}
-//     move to io.containerd.cri.v1.images, replacing what is there;
+//     move to io.containerd.cri.v1.images, replacing what is there. One
+//     deliberate difference: containerd moves the last three only when the
+//     same containerd table sets runtimes, and otherwise drops them (an
+//     early return); they are moved regardless, with a warning, as
+//     containerd 1.x applied them;
 //   - plugins/cri/runtime/plugin.go, migrateConfig: every other CRI setting
 //     moves to io.containerd.cri.v1.runtime unless already set there;
 //     enable_cdi is dropped (CDI is always on); cni.bin_dir becomes
@@ -36,13 +40,6 @@ import (
 // Settings those functions carry into a plugin whose 2.x configuration has
 // no such field (containerd would log "Ignoring unknown key" and drop them)
 // are refused, as are values containerd's migration cannot handle.
-
-// Warning codes of ToVersion3.
-const (
-	v3WarnAmbiguousPlugin = "v1-plugin-name-ambiguous"
-	v3WarnDropped         = "v3-setting-dropped"
-	v3WarnServerTable     = "cri-server-settings-kept"
-)
 
 // Plugin IDs.
 const (
@@ -81,7 +78,7 @@ func ToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	if version == 3 {
 		return data, nil, nil
 	}
-	b := newV3Builder(path, doc)
+	b := newV3Builder(doc)
 	root := b.root()
 	m := &v3Migration{file: path, text: b.text}
 	if version == 1 {
@@ -265,7 +262,7 @@ func (m *v3Migration) v1Rename(root *v3Table) error {
 			n := old.fields[k]
 			id, guessed := v3PluginID(k)
 			if guessed {
-				m.warn(v3WarnAmbiguousPlugin, n, "containerd reads the version 1 plugin name %s as %s", tomldoc.Key(k), id)
+				m.warn(WarnV1PluginAmbiguous, n, "containerd reads the version 1 plugin name %s as %s", tomldoc.Key(k), id)
 			}
 			if prev := renamed.get(id); prev != nil {
 				return errorf(at(m.file, n.pos), "%s and %s both configure plugin %s in a version 1 config; containerd keeps one of them at random",
@@ -291,7 +288,7 @@ func (m *v3Migration) v1Rename(root *v3Table) error {
 			}
 			id, guessed := v3PluginID(item.Str)
 			if guessed {
-				m.warn(v3WarnAmbiguousPlugin, &v3Node{pos: item.Pos}, "containerd reads the version 1 plugin name %q as %q", item.Str, id)
+				m.warn(WarnV1PluginAmbiguous, &v3Node{pos: item.Pos}, "containerd reads the version 1 plugin name %q as %q", item.Str, id)
 			}
 			if id != item.Str {
 				items[i], changed = tomldoc.Quote(id), true
@@ -334,7 +331,7 @@ func (m *v3Migration) renamePlugin(pt *v3Table, old, id string) {
 		return
 	}
 	if prev := pt.get(id); prev != nil {
-		m.warn(v3WarnDropped, prev, "containerd's migration replaces %s with %s; this table's settings are dropped",
+		m.warn(WarnV3SettingDropped, prev, "containerd's migration replaces %s with %s; this table's settings are dropped",
 			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src))
 	}
 	pt.rename(old, id)
@@ -362,7 +359,7 @@ func (m *v3Migration) shimManager(pt *v3Table) error {
 	}
 	prev := pt.get(manager)
 	if prev != nil {
-		m.warn(v3WarnDropped, prev, "containerd's migration replaces %s when %s is set; this table's settings are dropped",
+		m.warn(WarnV3SettingDropped, prev, "containerd's migration replaces %s when %s is set; this table's settings are dropped",
 			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(tn.src))
 		pt.set(manager, &v3Node{table: dest, src: prev.src, pos: prev.pos})
 		return nil
@@ -463,11 +460,11 @@ func (m *v3Migration) put(t *v3Table, k string, n *v3Node, replace bool) {
 	case prev == nil:
 		t.set(k, n)
 	case replace:
-		m.warn(v3WarnDropped, prev, "containerd's migration replaces %s with %s; this setting is dropped",
+		m.warn(WarnV3SettingDropped, prev, "containerd's migration replaces %s with %s; this setting is dropped",
 			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src))
 		t.set(k, n)
 	default:
-		m.warn(v3WarnDropped, n, "containerd's migration keeps %s, set in the same file, over %s; this setting is dropped",
+		m.warn(WarnV3SettingDropped, n, "containerd's migration keeps %s, set in the same file, over %s; this setting is dropped",
 			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src))
 	}
 }
@@ -523,7 +520,7 @@ func (m *v3Migration) cri(pt *v3Table) error {
 			server.set(k, n)
 		case k == "enable_cdi":
 			if n.val == nil || n.val.Kind != tomldoc.Bool || !n.val.Bool {
-				m.warn(v3WarnDropped, n, "containerd 2.x always enables CDI; %s is dropped", tomldoc.DottedKey(n.src))
+				m.warn(WarnV3SettingDropped, n, "containerd 2.x always enables CDI; %s is dropped", tomldoc.DottedKey(n.src))
 			}
 		case k == "containerd":
 			if err := m.containerd(n, images, runtime); err != nil {
@@ -544,7 +541,7 @@ func (m *v3Migration) cri(pt *v3Table) error {
 		return nil
 	}
 	pt.set(v3CRIPlugin, &v3Node{table: server, src: cn.src, pos: cn.pos, comment: cn.comment, trailer: cn.trailer})
-	m.warn(v3WarnServerTable, cn, "the CRI server settings (%s) stay under plugins.%s, where containerd 2.x reads them; k0s refuses drop-ins that have this table",
+	m.warn(WarnCRIServerKept, cn, "the CRI server settings (%s) stay under plugins.%s, where containerd 2.x reads them; k0s refuses drop-ins that have this table",
 		strings.Join(server.keys, ", "), tomldoc.Key(v3CRIPlugin))
 	return nil
 }
@@ -567,10 +564,15 @@ func (m *v3Migration) containerd(cn *v3Node, images, runtime *v3Dest) error {
 	if err := m.mustTable(cn); err != nil {
 		return err
 	}
+	runtimes := cn.table.get("runtimes") != nil
 	for _, k := range cn.table.keys {
 		n := cn.table.fields[k]
 		switch {
 		case v3ImageContainerdKeys[k]:
+			if !runtimes {
+				m.warn(WarnMigrationQuirk, n, "containerd 2.x's own migration of this config drops %s, because %s sets no runtimes; the version 3 config keeps it, as plugins.%s.%s",
+					tomldoc.DottedKey(n.src), tomldoc.DottedKey(cn.src), tomldoc.Key(v3ImagesPlugin), tomldoc.Key(k))
+			}
 			m.put(images.tab(), k, n, true)
 		case v3ContainerdKeys[k]:
 			if k == "runtimes" {
@@ -650,7 +652,6 @@ func (m *v3Migration) cni(cn *v3Node, runtime *v3Dest) error {
 // v3Builder turns a parsed document into a tree of v3Nodes and writes the
 // tree back out.
 type v3Builder struct {
-	file  string
 	doc   *tomldoc.Doc
 	data  []byte
 	lines []int
@@ -667,9 +668,9 @@ type v3Builder struct {
 	versionComments []string
 }
 
-func newV3Builder(file string, doc *tomldoc.Doc) *v3Builder {
+func newV3Builder(doc *tomldoc.Doc) *v3Builder {
 	b := &v3Builder{
-		file: file, doc: doc, data: doc.Data,
+		doc: doc, data: doc.Data,
 		raw: map[*tomldoc.Value]string{}, keyPos: map[*tomldoc.Value]tomldoc.Pos{},
 		comments: map[*tomldoc.Value][]string{}, trailers: map[*tomldoc.Value]string{},
 	}

@@ -223,7 +223,7 @@ stream_server_address = "127.0.0.1"
 [plugins."io.containerd.grpc.v1.cri".x509_key_pair_streaming]
 tls_cert_file = "/etc/cert.pem"
 `,
-		warns: []string{v3WarnDropped, v3WarnServerTable},
+		warns: []string{WarnV3SettingDropped, WarnCRIServerKept},
 	},
 	{
 		name: "inline and dotted tables",
@@ -243,6 +243,44 @@ runtime_type = "io.containerd.kata.v2"
 sandboxer = "shim"
 
 [plugins."io.containerd.runtime.v2.task"]
+`,
+	},
+	{
+		name: "snapshotter without runtimes",
+		in: `version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  snapshotter = "zfs"
+  default_runtime_name = "crun"
+`,
+		want: `version = 3
+
+[plugins."io.containerd.cri.v1.images"]
+snapshotter = "zfs"
+
+[plugins."io.containerd.cri.v1.runtime".containerd]
+default_runtime_name = "crun"
+`,
+		warns: []string{WarnMigrationQuirk},
+	},
+	{
+		name: "windows line endings and arrays of tables",
+		in: "# top\r\nversion = 2\r\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\r\n  config_path = \"/certs.d\" # path\r\n" +
+			"[[stream_processors_list]]\r\n  name = \"a\"\r\n[stream_processors_list.sub]\r\n  x = 1\r\n[[stream_processors_list]]\r\n  name = \"b\"\r\n",
+		want: `# top
+
+version = 3
+
+[plugins."io.containerd.cri.v1.images".registry]
+config_path = "/certs.d" # path
+
+[[stream_processors_list]]
+name = "a"
+
+[stream_processors_list.sub]
+x = 1
+
+[[stream_processors_list]]
+name = "b"
 `,
 	},
 	{
@@ -271,7 +309,7 @@ enable_selinux = false
 [plugins."io.containerd.cri.v1.runtime".cni]
 bin_dirs = ["/opt/cni/bin"]
 `,
-		warns: []string{v3WarnDropped, v3WarnDropped, v3WarnDropped},
+		warns: []string{WarnV3SettingDropped, WarnV3SettingDropped, WarnV3SettingDropped},
 	},
 }
 
@@ -330,6 +368,46 @@ func TestV3Semantics(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzV3(f *testing.F) {
+	for _, tc := range v3Cases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, _, err := ToVersion3("f.toml", []byte(in))
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v is not an *Error", err)
+			}
+			return
+		}
+		if _, err := tomldoc.Parse(out); err != nil {
+			t.Fatalf("output does not parse: %v\n%s", err, out)
+		}
+		again, warns, err := ToVersion3("f.toml", out)
+		if err != nil || string(again) != string(out) || len(warns) != 0 {
+			t.Fatalf("second run: %v, %v", err, warns)
+		}
+		var dec, got map[string]any
+		if toml.Unmarshal([]byte(in), &dec) != nil {
+			t.Fatalf("input decodes with tomldoc but not go-toml")
+		}
+		if err := toml.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		want, ok := func() (m map[string]any, ok bool) {
+			defer func() { ok = recover() == nil }()
+			return v3Oracle(t, dec), true
+		}()
+		if !ok {
+			return // containerd's migration panics on this input
+		}
+		if g, w := v3Normalize(t, got), v3Normalize(t, want); !reflect.DeepEqual(g, w) {
+			t.Fatalf("decoded output\n%v\nwant\n%v\nout:\n%s", g, w, out)
+		}
+	})
 }
 
 func TestV3Unchanged(t *testing.T) {
@@ -446,7 +524,8 @@ no_prometheus = true
 // v3Oracle migrates a decoded config as containerd v2.4.2 does: its
 // migration functions, transcribed (cmd/containerd/server/config/config.go
 // v1Migrate; then, for each version step, the ConfigMigration of the plugins
-// in graph order: images and runtime before the CRI plugin).
+// in graph order: images and runtime before the CRI plugin), with the one
+// difference ToVersion3 makes on purpose (see v3OracleImages).
 func v3Oracle(t *testing.T, c map[string]any) map[string]any {
 	version, _ := c["version"].(int64)
 	if version == 0 {
@@ -542,9 +621,12 @@ func v3OracleImages(pluginConfigs map[string]any) {
 		return
 	}
 	containerdConfMap := containerdConf.(map[string]any)
+	// DIFFERENCE: containerd returns here when the containerd table has no
+	// runtimes, dropping snapshotter, disable_snapshot_annotations and
+	// discard_unpacked_layers; ToVersion3 keeps them.
 	runtimesConf, ok := containerdConfMap["runtimes"]
 	if !ok {
-		return
+		runtimesConf = map[string]any{}
 	}
 	var runtimePlatforms map[string]any
 	if v, ok := dst["runtime_platform"]; ok {

@@ -181,7 +181,13 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 		fail("%s", msg)
 	}
 
+	// Like the tool: containerd's config, else k0s's.
 	mainConfig, authHeader, target := "/etc/containerd/config.toml", false, ""
+	if _, ok := c.in[mainConfig]; !ok {
+		if _, ok := c.in["/etc/k0s/containerd.toml"]; ok {
+			mainConfig = "/etc/k0s/containerd.toml"
+		}
+	}
 	for i, a := range c.args {
 		switch {
 		case a == "--containerd-version" && i+1 < len(c.args):
