@@ -40,6 +40,9 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
 			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})
 	}
+	if len(rf.Mirrors) == 0 && !hasSettings(rf.Configs) {
+		return &Result{}, nil // nothing for k3s to write either
+	}
 	if config == nil {
 		version := 2
 		if !opts.Target.includes1x() {
@@ -59,6 +62,7 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	}
 	// Credentials: k3s writes them under configs."<key>".auth, the YAML
 	// key verbatim; --auth header turns them into headers instead.
+	c.reg.Configs = c.dockerHubCredentials(rf)
 	if err := c.foldAuths(); err != nil {
 		return nil, err
 	}
@@ -97,6 +101,37 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	return c.finish(res)
 }
 
+func hasSettings(configs map[string]*HostConfig) bool {
+	for _, c := range configs {
+		if c.Auth != nil || c.TLS != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// dockerHubCredentials moves credentials keyed "docker.io", which k3s's
+// containerd uses for Docker Hub, to "registry-1.docker.io", where upstream
+// containerd looks them up (semantics §4.4).
+func (c *converter) dockerHubCredentials(rf *RegistriesFile) map[string]*HostConfig {
+	hub := rf.Configs["docker.io"]
+	if c.opts.Flavor == FlavorK3s || hub == nil || hub.Auth == nil {
+		return rf.Configs
+	}
+	if r1 := rf.Configs["registry-1.docker.io"]; r1 != nil && r1.Auth != nil {
+		return rf.Configs
+	}
+	configs := map[string]*HostConfig{}
+	for k, v := range rf.Configs {
+		configs[k] = v
+	}
+	configs["docker.io"] = &HostConfig{TLS: hub.TLS, Pos: hub.Pos}
+	configs["registry-1.docker.io"] = &HostConfig{Auth: hub.Auth, Pos: hub.Pos}
+	c.warn(Warning{Code: WarnDockerHubConfigKey, Pos: hub.Auth.Pos,
+		Message: "k3s's containerd reads Docker Hub credentials under configs.\"docker.io\"; upstream containerd looks them up under registry-1.docker.io, so they are written there"})
+	return configs
+}
+
 func sameCredentials(a, b *Auth) bool {
 	return a.Username == b.Username && a.Password == b.Password && a.Auth == b.Auth && a.IdentityToken == b.IdentityToken
 }
@@ -117,6 +152,8 @@ type k3sNamespace struct {
 	endpoints []endpoint
 	rewrites  []Rewrite
 	pos       Position
+	// configured reports a configs entry for the namespace itself.
+	configured bool
 }
 
 func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
@@ -142,12 +179,14 @@ func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
 	// Pass 1: every configs entry with credentials or TLS gets a file.
 	for _, key := range sortedKeys(rf.Configs) {
 		cfg := rf.Configs[key]
-		if cfg.Auth == nil && (cfg.TLS == nil || !tlsMeaningful(cfg.TLS)) {
+		if cfg.Auth == nil && cfg.TLS == nil {
 			continue
 		}
-		if _, err := get(key, cfg.Pos); err != nil {
+		ns, err := get(key, cfg.Pos)
+		if err != nil {
 			return nil, err
 		}
+		ns.configured = true
 	}
 	// Pass 2: mirrors.
 	for _, name := range sortedKeys(rf.Mirrors) {
@@ -183,7 +222,12 @@ func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
 	}
 	var files []*HostsFile
 	for _, name := range sortedKeys(namespaces) {
-		files = append(files, c.k3sHostsFile(namespaces[name], rf))
+		ns := namespaces[name]
+		// k3s drops a namespace left with nothing but its default.
+		if !ns.configured && len(ns.endpoints) == 0 && len(ns.rewrites) == 0 {
+			continue
+		}
+		files = append(files, c.k3sHostsFile(ns, rf))
 	}
 	return files, nil
 }
@@ -192,6 +236,11 @@ func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
 // rewrite into an endpoint path when asked, and refuses otherwise:
 // upstream containerd has no rewrite.
 func (c *converter) applyRewrites(ns *k3sNamespace, m *YAMLMirror) error {
+	if len(ns.endpoints) == 0 {
+		c.warn(Warning{Code: WarnRewriteUnused, Pos: m.Rewrites[0].Pattern.Pos,
+			Message: fmt.Sprintf("mirrors.%s.rewrite never applied: k3s rewrites only on mirror endpoints, and this mirror has none besides the registry itself", quoteKey(ns.name))})
+		return nil
+	}
 	if c.opts.Flavor == FlavorK3s {
 		ns.rewrites = m.Rewrites
 		return nil
@@ -280,12 +329,15 @@ func k3sEndpoint(raw StringValue) (endpoint, error) {
 	return ep, nil
 }
 
-// k3sTLS looks up the TLS settings k3s uses for a host: docker.io and
-// registry-1.docker.io share an entry, registry-1.docker.io's first.
+// k3sTLS looks up the TLS settings k3s uses for a host: its own configs
+// entry, else, for Docker Hub, the entry under its other name.
 func k3sTLS(configs map[string]*HostConfig, host string) *TLS {
 	keys := []string{host}
-	if host == "docker.io" || host == "registry-1.docker.io" {
-		keys = []string{"registry-1.docker.io", "docker.io"}
+	switch host {
+	case "docker.io":
+		keys = append(keys, "registry-1.docker.io")
+	case "registry-1.docker.io":
+		keys = append(keys, "docker.io")
 	}
 	for _, k := range keys {
 		if c := configs[k]; c != nil && c.TLS != nil && tlsMeaningful(c.TLS) {
@@ -320,7 +372,11 @@ func (c *converter) k3sHostsFile(ns *k3sNamespace, rf *RegistriesFile) *HostsFil
 		root = entry(*ns.def, ns.name)
 		root.Capabilities = rootCapabilities
 		f.Server = &root
-	} else if t := k3sTLS(rf.Configs, "*"); t != nil {
+	} else if t := k3sTLS(rf.Configs, "*"); t != nil && rf.Mirrors["*"] != nil {
+		// k3s builds the "*" mirror's file without the "*" configs entry.
+		c.warn(Warning{Code: WarnWildcardTLSDropped, Pos: rf.Configs["*"].Pos,
+			Message: "k3s writes _default for the \"*\" mirror without the TLS settings of configs.\"*\", so they never applied; they are not carried over"})
+	} else if t != nil {
 		// A "*" configs entry: root TLS for whatever _default serves.
 		root = entry(endpoint{}, "*")
 		root.URL = "" // no server line: each image's own registry

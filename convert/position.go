@@ -75,6 +75,8 @@ const (
 	WarnInvalidEndpoint    = "invalid-endpoint"
 	WarnRewriteToPath      = "rewrite-to-path"
 	WarnK0sDropInVersion   = "k0s-dropin-version"
+	WarnWildcardTLSDropped = "wildcard-tls-dropped"
+	WarnRewriteUnused      = "rewrite-unused"
 	// --to-config-version 3.
 	WarnV1PluginAmbiguous = "v1-plugin-name-ambiguous"
 	WarnV3SettingDropped  = "v3-setting-dropped"
