@@ -504,7 +504,8 @@ func poolSubjects(p *x509.CertPool) []string {
 		return nil
 	}
 	var out []string
-	for _, raw := range p.Subjects() { //nolint:staticcheck // see above
+	//lint:ignore SA1019 the roots added on top of the system pool are what is compared
+	for _, raw := range p.Subjects() {
 		var rdn pkix.RDNSequence
 		if _, err := asn1.Unmarshal(raw, &rdn); err != nil {
 			out = append(out, fmt.Sprintf("%x", raw))
