@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"regexp"
+	"strings"
 	"sync"
 )
 
@@ -21,6 +22,27 @@ const Redacted = `"<redacted>"`
 
 // Redact hides credentials in one line or a whole file of TOML.
 func Redact(s string) string {
-	s = secretValue().ReplaceAllString(s, "${1}"+Redacted)
-	return urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
+	// Most lines hold no credential key: skip the regexps for them.
+	if containsFold(s, "auth") || containsFold(s, "password") || containsFold(s, "identity") {
+		s = secretValue().ReplaceAllString(s, "${1}"+Redacted)
+	}
+	if strings.Contains(s, "@") {
+		s = urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
+	}
+	return s
+}
+
+// containsFold reports whether s contains the lower-case ASCII word,
+// ignoring case.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		j := 0
+		for j < len(word) && s[i+j]|0x20 == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
 }
