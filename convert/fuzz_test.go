@@ -62,3 +62,47 @@ func FuzzConvert(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRegistries does the same for registries.yaml input.
+func FuzzRegistries(f *testing.F) {
+	seeds, _ := filepath.Glob("../golden/testdata/k3s-*.txtar")
+	for _, s := range seeds {
+		a, err := txtar.ParseFile(s)
+		if err != nil {
+			continue
+		}
+		for _, file := range a.Files {
+			if strings.HasSuffix(file.Name, "registries.yaml") {
+				f.Add(file.Data)
+			}
+		}
+	}
+	f.Add([]byte("mirrors:\n  docker.io:\n    endpoint: [\"m:5000/x\"]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rf, err := ParseRegistries("/etc/rancher/k3s/registries.yaml", data)
+		if err != nil {
+			return
+		}
+		opts := Options{RewriteToPath: true}
+		if len(data)%2 == 0 {
+			opts = Options{Flavor: FlavorK3s, Auth: AuthHeader}
+		}
+		res, err := ConvertRegistries(rf, nil, "/etc/containerd/config.toml", opts)
+		if err != nil {
+			return
+		}
+		for _, c := range res.Configs {
+			if _, err := ParseConfig(c.Path, c.After); err != nil {
+				t.Fatalf("config does not parse: %v\n%s", err, c.After)
+			}
+		}
+		for _, h := range res.Hosts {
+			if h.Namespace != "*" && validHost(h.Namespace) != nil {
+				t.Fatalf("unsafe directory name %q", h.Namespace)
+			}
+			if _, err := tomldoc.Parse(h.Render()); err != nil {
+				t.Fatalf("hosts.toml for %s does not parse: %v\n%s", h.Namespace, err, h.Render())
+			}
+		}
+	})
+}
