@@ -231,7 +231,7 @@ func (c *cli) print(plan *migrate.Plan, applied *migrate.ApplyResult, stdout, st
 	if err := plan.WriteDiff(stdout, c.useColor(stdout), c.showSecrets); err != nil {
 		return err
 	}
-	if err := migrate.WriteWarnings(stderr, plan.Warnings); err != nil {
+	if err := plan.WriteWarnings(stderr, c.showSecrets); err != nil {
 		return err
 	}
 	summary := plan.Summary()

@@ -159,3 +159,36 @@ func TestPathEscapeRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsInOddShapes covers credentials that a line-by-line pattern
+// cannot see: multi-line and literal strings, URL user information in
+// warnings.
+func TestSecretsInOddShapes(t *testing.T) {
+	root := node(t, `version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://bob:Hunter2xyz@mirror.example.com/"]
+[plugins."io.containerd.grpc.v1.cri".registry.configs."mirror.example.com".auth]
+  username = "puller"
+  password = '''Sup3r"Secret'''
+[plugins."io.containerd.grpc.v1.cri".registry.auths."https://other.example.com"]
+  identitytoken = """
+MultiLineToken123
+"""
+`)
+	for _, args := range [][]string{
+		{"diff", "--root", root},
+		{"diff", "--root", root, "-o", "json"},
+		{"diff", "--root", root, "--auth", "header"},
+		{"diff", "--root", root, "--auth", "header", "-o", "json"},
+	} {
+		code, stdout, stderr := runCLI(args...)
+		if code != exitChanges {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		for _, secret := range []string{"Hunter2xyz", "Sup3r", "MultiLineToken123"} {
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("%v printed %q:\n%s%s", args, secret, stdout, stderr)
+			}
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -56,6 +58,10 @@ type Result struct {
 	// TLSFiles are the certificate files the hosts files name; the caller
 	// checks them, since containerd fails pulls on a bad one in hosts mode.
 	TLSFiles []TLSFile
+	// Secrets are the credential values in the inputs and outputs
+	// (passwords, auth and identity tokens, Authorization values, URL user
+	// information), for the caller to hide in anything it prints.
+	Secrets []string
 }
 
 // ConfigEdit is a config file and its new content.
@@ -81,6 +87,8 @@ type converter struct {
 	// configFile is the config that receives credentials from a
 	// registries.yaml.
 	configFile string
+	// inputs are the registry settings read, for their secrets.
+	inputs []*Registry
 }
 
 // hostAuth is one host's credentials after auths were folded into configs.
@@ -103,6 +111,9 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 	for _, f := range files {
 		for _, w := range f.warnings {
 			c.warn(w)
+		}
+		if f.Registry != nil {
+			c.inputs = append(c.inputs, f.Registry)
 		}
 	}
 	if err := c.checkVersions(files); err != nil {
@@ -203,7 +214,46 @@ func (c *converter) finish(res *Result) (*Result, error) {
 		res.TLSFiles = append(res.TLSFiles, c.tlsFiles[k])
 	}
 	res.Warnings = c.warnings
+	res.Secrets = c.secrets()
 	return res, nil
+}
+
+// secrets lists every credential value the run read or wrote.
+func (c *converter) secrets() []string {
+	var out []string
+	addAuth := func(a *Auth) {
+		if a != nil {
+			out = append(out, a.Password, a.Auth, a.IdentityToken)
+		}
+	}
+	for _, r := range append(c.inputs, c.reg) {
+		for _, cfg := range r.Configs {
+			addAuth(cfg.Auth)
+		}
+		for _, a := range r.Auths {
+			addAuth(a)
+		}
+		for _, m := range r.Mirrors {
+			for _, ep := range m.Endpoints {
+				if u := userinfo(ep.Value); u != "" {
+					out = append(out, u)
+				}
+			}
+		}
+	}
+	for _, ha := range c.auth {
+		if ha.header != "" {
+			out = append(out, ha.header, strings.TrimPrefix(ha.header, "Basic "))
+		}
+	}
+	var nonEmpty []string
+	for _, s := range out {
+		if s != "" {
+			nonEmpty = append(nonEmpty, s)
+		}
+	}
+	sort.Strings(nonEmpty)
+	return slices.Compact(nonEmpty)
 }
 
 func (c *converter) warn(w Warning) {
@@ -275,7 +325,8 @@ func (c *converter) foldAuths() error {
 		a := c.reg.Auths[raw]
 		u, err := url.Parse(raw)
 		if err != nil {
-			return errorf(a.Pos, "auths key %q is not a URL (%v): containerd refuses to load the CRI plugin with it; fix the key, e.g. https://%s", raw, unwrapURLError(err), raw)
+			shown := redactUserinfo(raw)
+			return errorf(a.Pos, "auths key %q is not a URL (%v): containerd refuses to load the CRI plugin with it; write it as a URL such as https://%s", shown, unwrapURLError(err), strings.TrimPrefix(strings.TrimPrefix(shown, "https://"), "http://"))
 		}
 		key := raw
 		if u.Scheme != "" {
@@ -283,7 +334,7 @@ func (c *converter) foldAuths() error {
 		}
 		if key == "" {
 			c.warn(Warning{Code: WarnAuthsDeadKey, Pos: a.Pos,
-				Message: fmt.Sprintf("auths key %q never matched any host (containerd reads a scheme-less host:port as a URL scheme); it is left as it is: rewrite it as configs.%s.auth to use it", raw, quoteKey(strings.TrimSuffix(raw, "/")))})
+				Message: fmt.Sprintf("auths key %q never matched any host (containerd reads a scheme-less host:port as a URL scheme); it is left as it is: rewrite it as configs.%s.auth to use it", redactUserinfo(raw), quoteKey(strings.TrimSuffix(redactUserinfo(raw), "/")))})
 			continue
 		}
 		c.auth[key] = &hostAuth{Auth: a, fromAuths: raw}

@@ -35,7 +35,7 @@ func parseEndpoint(raw StringValue, warn func(Warning)) (endpoint, error) {
 		// for localhost and loopback addresses, https otherwise.
 		u, err := url.Parse("dummy://" + s)
 		if err != nil {
-			return endpoint{}, errorf(raw.Pos, "invalid mirror endpoint %q: %v (containerd fails every pull through it)", s, unwrapURLError(err))
+			return endpoint{}, errorf(raw.Pos, "invalid mirror endpoint %q: %v (containerd fails every pull through it)", redactUserinfo(s), unwrapURLError(err))
 		}
 		scheme := "https"
 		if isLocalhost(u.Host) {
@@ -45,13 +45,13 @@ func parseEndpoint(raw StringValue, warn func(Warning)) (endpoint, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return endpoint{}, errorf(raw.Pos, "invalid mirror endpoint %q: %v (containerd fails every pull through it)", raw.Value, unwrapURLError(err))
+		return endpoint{}, errorf(raw.Pos, "invalid mirror endpoint %q: %v (containerd fails every pull through it)", redactUserinfo(raw.Value), unwrapURLError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return endpoint{}, errorf(raw.Pos, "mirror endpoint %q: scheme must be http or https", raw.Value)
+		return endpoint{}, errorf(raw.Pos, "mirror endpoint %q: scheme must be http or https", redactUserinfo(raw.Value))
 	}
 	if err := validHost(u.Host); err != nil {
-		return endpoint{}, errorf(raw.Pos, "mirror endpoint %q: %v", raw.Value, err)
+		return endpoint{}, errorf(raw.Pos, "mirror endpoint %q: %v", redactUserinfo(raw.Value), err)
 	}
 	if u.User != nil {
 		warn(Warning{Code: WarnEndpointUserinfo, Pos: raw.Pos,
@@ -64,7 +64,7 @@ func parseEndpoint(raw StringValue, warn func(Warning)) (endpoint, error) {
 			e.OverridePath = true
 			if e.Path == "/" {
 				warn(Warning{Code: WarnEndpointRootPath, Pos: raw.Pos,
-					Message: fmt.Sprintf("mirror endpoint %q has path \"/\": legacy containerd used it as the API root, so requests lacked /v2/ and most likely never reached this mirror; kept as is with override_path (drop the trailing slash to use /v2)", raw.Value)})
+					Message: fmt.Sprintf("mirror endpoint %q has path \"/\": legacy containerd used it as the API root, so requests lacked /v2/ and most likely never reached this mirror; kept as is with override_path (drop the trailing slash to use /v2)", redactUserinfo(raw.Value))})
 			}
 		} else if e.Path == "/v2" {
 			e.Path = "" // the default root
@@ -151,6 +151,19 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// userinfo returns the user information of a URL-like string, or "".
+func userinfo(s string) string {
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		rest = s
+	}
+	at := strings.LastIndex(rest, "@")
+	if slash := strings.Index(rest, "/"); at < 0 || (slash >= 0 && slash < at) {
+		return ""
+	}
+	return rest[:at]
 }
 
 // redactUserinfo hides the user information of a URL-like string.

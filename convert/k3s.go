@@ -303,7 +303,7 @@ func k3sEndpoint(raw StringValue) (endpoint, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return endpoint{}, fmt.Errorf("invalid endpoint URL %q", raw.Value)
+		return endpoint{}, fmt.Errorf("invalid endpoint URL %q", redactUserinfo(raw.Value))
 	}
 	if u.Scheme == "" {
 		u.Scheme = "https"
@@ -312,10 +312,10 @@ func k3sEndpoint(raw StringValue) (endpoint, error) {
 		}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return endpoint{}, fmt.Errorf("endpoint URL %q: scheme must be http or https", raw.Value)
+		return endpoint{}, fmt.Errorf("endpoint URL %q: scheme must be http or https", redactUserinfo(raw.Value))
 	}
 	if err := validHost(u.Host); err != nil {
-		return endpoint{}, fmt.Errorf("endpoint URL %q: %v", raw.Value, err)
+		return endpoint{}, fmt.Errorf("endpoint URL %q: %v", redactUserinfo(raw.Value), err)
 	}
 	if u.Host == "docker.io" {
 		u.Host = "registry-1.docker.io"

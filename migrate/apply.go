@@ -238,8 +238,18 @@ func (a *applier) mkdir(dir string) error {
 
 // backup writes a copy of the file's current content beside it, under a
 // name no file has yet: <name>.certsd-migrate-<stamp>.bak, then .bak.1 …
+//
+// Where an import glob of the config would match that name (imports =
+// ["conf.d/*"]), containerd would load the backup as configuration: the
+// backup then goes to /var/backups/certsd-migrate<path> instead.
 func (a *applier) backup(c FileChange, old fileState) error {
 	base := c.Path + ".certsd-migrate-" + a.stamp + ".bak"
+	if a.imported(base) || a.imported(base+".1") {
+		base = filepath.Join(BackupDir, c.Path) + "." + a.stamp + ".bak"
+		if err := a.mkdirs(filepath.Dir(base)); err != nil {
+			return fmt.Errorf("backing up %s: %w", c.Path, err)
+		}
+	}
 	for n := 0; n < 1000; n++ {
 		name := base
 		if n > 0 {
@@ -263,6 +273,19 @@ func (a *applier) backup(c FileChange, old fileState) error {
 		return nil
 	}
 	return fmt.Errorf("backing up %s: too many backups named %s.*", c.Path, base)
+}
+
+// BackupDir holds the backups that cannot go beside their file.
+const BackupDir = "/var/backups/certsd-migrate"
+
+// imported reports whether one of the config's import globs matches path.
+func (a *applier) imported(path string) bool {
+	for _, g := range a.plan.ImportGlobs {
+		if ok, _ := filepath.Match(g, path); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // fillBackup writes and closes a new backup file, and makes it durable

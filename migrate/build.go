@@ -44,13 +44,16 @@ func (e *ConflictError) Error() string {
 
 // Build reads the node's config and plans the migration. It writes nothing.
 func Build(opts Options) (*Plan, error) {
-	res, err := convertInputs(opts)
+	res, globs, err := convertInputs(opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Root: opts.Root, CertsDir: res.CertsDir, Warnings: res.Warnings}
+	p := &Plan{Root: opts.Root, CertsDir: res.CertsDir, Warnings: res.Warnings, ImportGlobs: globs, Secrets: res.Secrets}
 	for _, c := range res.Configs {
 		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Create, After: c.After, Mode: 0o644}
+		if err := p.checkReplaceable(c.Path); err != nil {
+			return nil, err
+		}
 		if c.Before != nil {
 			_, mode, err := readIfExists(p.OnDisk(c.Path))
 			if err != nil {
@@ -113,39 +116,54 @@ func findConfig(opts *Options) {
 	}
 }
 
+// checkReplaceable refuses, at plan time, a file that apply would refuse:
+// renaming over a symlink would replace the link, not its target.
+func (p *Plan) checkReplaceable(nodeFile string) error {
+	info, err := os.Lstat(p.OnDisk(nodeFile))
+	if err != nil || info.Mode().IsRegular() {
+		return nil
+	}
+	if info.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symbolic link: writing it atomically would replace the link; run again with the path it points to", nodeFile)
+	}
+	return fmt.Errorf("%s is not a regular file", nodeFile)
+}
+
 // convertInputs reads the inputs and converts them.
-func convertInputs(opts Options) (*convert.Result, error) {
+func convertInputs(opts Options) (*convert.Result, []string, error) {
 	findConfig(&opts)
 	if opts.RegistriesPath == "" {
-		files, err := loadConfigs(opts.Root, opts.ConfigPath, opts.Target)
+		files, globs, err := loadConfigs(opts.Root, opts.ConfigPath, opts.Target)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		k0s := files[0].K0sManaged || path.Dir(opts.ConfigPath) == path.Dir(K0sCertsDir)
 		if k0s && opts.CertsDir == "" && !hasConfigPath(files) {
 			opts.CertsDir = K0sCertsDir
 		}
-		return convert.Convert(files, opts.Options)
+		res, err := convert.Convert(files, opts.Options)
+		return res, globs, err
 	}
 	data, err := os.ReadFile(onDisk(opts.Root, opts.RegistriesPath))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", opts.RegistriesPath, unwrapPathError(err))
+		return nil, nil, fmt.Errorf("reading %s: %w", opts.RegistriesPath, unwrapPathError(err))
 	}
 	rf, err := convert.ParseRegistries(opts.RegistriesPath, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var config *convert.ConfigFile
 	configData, _, err := readIfExists(onDisk(opts.Root, opts.ConfigPath))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", opts.ConfigPath, unwrapPathError(err))
+		return nil, nil, fmt.Errorf("reading %s: %w", opts.ConfigPath, unwrapPathError(err))
 	}
 	if configData != nil {
 		if config, err = convert.ParseConfig(opts.ConfigPath, configData); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return convert.ConvertRegistries(rf, config, opts.ConfigPath, opts.Options)
+	res, err := convert.ConvertRegistries(rf, config, opts.ConfigPath, opts.Options)
+	return res, nil, err
 }
 
 func hasConfigPath(files []*convert.ConfigFile) bool {
@@ -166,6 +184,9 @@ func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, 
 		mode = 0o600
 	}
 	fc := FileChange{Path: nodeFile, Kind: HostsKind, Action: Create, After: h.Render(), Mode: mode, Secret: h.HasSecret()}
+	if err := p.checkReplaceable(nodeFile); err != nil {
+		return fc, false, err
+	}
 	before, oldMode, err := readIfExists(p.OnDisk(nodeFile))
 	if err != nil {
 		return fc, false, fmt.Errorf("reading %s: %w", nodeFile, unwrapPathError(err))

@@ -20,10 +20,10 @@ type line struct {
 }
 
 // UnifiedDiff returns the unified diff between before and after, with
-// git-style a/ and b/ names; a nil before is a new file. redact hides
-// credentials in the printed lines (the diff itself is computed on the real
-// content, so a changed secret still shows as a changed line).
-func UnifiedDiff(path string, before, after []byte, redact bool) string {
+// git-style a/ and b/ names; a nil before is a new file. A non-nil redact
+// hides credentials in the printed lines (the diff itself is computed on the
+// real content, so a changed secret still shows as a changed line).
+func UnifiedDiff(path string, before, after []byte, redact func(string) string) string {
 	lines := diffLines(string(before), string(after))
 	changed := false
 	for _, l := range lines {
@@ -111,7 +111,7 @@ func lineNumbers(lines []line, at int) [2]int {
 	return n
 }
 
-func writeHunk(b *strings.Builder, lines []line, start [2]int, redact bool) {
+func writeHunk(b *strings.Builder, lines []line, start [2]int, redact func(string) string) {
 	var oldN, newN int
 	for _, l := range lines {
 		if l.op != diffmatchpatch.DiffInsert {
@@ -131,8 +131,8 @@ func writeHunk(b *strings.Builder, lines []line, start [2]int, redact bool) {
 			prefix = "+"
 		}
 		text := l.text
-		if redact {
-			text = Redact(text)
+		if redact != nil {
+			text = redact(text)
 		}
 		b.WriteString(prefix + text + "\n")
 		if l.noEOL {

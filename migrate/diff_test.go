@@ -31,13 +31,13 @@ func TestUnifiedDiffFormat(t *testing.T) {
  k
 +l
 `
-	if got := UnifiedDiff("/x.toml", []byte(before), []byte(after), false); got != want {
+	if got := UnifiedDiff("/x.toml", []byte(before), []byte(after), nil); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
-	if got := UnifiedDiff("/x.toml", []byte(before), []byte(before), false); got != "" {
+	if got := UnifiedDiff("/x.toml", []byte(before), []byte(before), nil); got != "" {
 		t.Errorf("diff of equal files = %q, want empty", got)
 	}
-	created := UnifiedDiff("/n.toml", nil, []byte("x\ny"), false)
+	created := UnifiedDiff("/n.toml", nil, []byte("x\ny"), nil)
 	wantCreated := "--- /dev/null\n+++ b/n.toml\n@@ -0,0 +1,2 @@\n+x\n+y\n\\ No newline at end of file\n"
 	if created != wantCreated {
 		t.Errorf("new file:\n%s\nwant:\n%s", created, wantCreated)
@@ -53,7 +53,7 @@ func TestUnifiedDiffRoundTrip(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		before := randomLines(rng, rng.Intn(30))
 		after := mutate(rng, before)
-		d := UnifiedDiff("/f", []byte(before), []byte(after), false)
+		d := UnifiedDiff("/f", []byte(before), []byte(after), nil)
 		got, err := applyUnified(before, d)
 		if err != nil {
 			t.Fatalf("case %d: %v\n%s", i, err, d)

@@ -22,8 +22,12 @@ import (
 // the daemon's working directory, it is matched from "/" (containerd's
 // working directory under systemd); for a target that spans both
 // behaviours, it is an error.
-func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.ConfigFile, error) {
+//
+// It also returns the glob patterns (node paths) that containerd matches,
+// since a file written where one matches would be imported too.
+func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.ConfigFile, []string, error) {
 	var files []*convert.ConfigFile
+	var globs []string
 	loaded := map[string]bool{}
 	queue := []string{filepath.Clean(mainPath)}
 	for len(queue) > 0 {
@@ -35,11 +39,11 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 		loaded[path] = true
 		data, err := os.ReadFile(onDisk(root, path))
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, unwrapPathError(err))
+			return nil, nil, fmt.Errorf("reading %s: %w", path, unwrapPathError(err))
 		}
 		f, err := convert.ParseConfig(path, data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		files = append(files, f)
 		for _, imp := range f.Imports {
@@ -52,7 +56,7 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 					case all:
 						base = "/"
 					case some:
-						return nil, fmt.Errorf("%s: import %q is a relative glob: containerd before 1.6.30 and 1.7.0–1.7.15 match it from the daemon's working directory, later releases from %s; pass --containerd-version (or make the import absolute)", path, imp, base)
+						return nil, nil, fmt.Errorf("%s: import %q is a relative glob: containerd before 1.6.30 and 1.7.0–1.7.15 match it from the daemon's working directory, later releases from %s; pass --containerd-version (or make the import absolute)", path, imp, base)
 					}
 				}
 				imp = filepath.Join(base, imp)
@@ -62,9 +66,10 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 				queue = append(queue, imp)
 				continue
 			}
+			globs = append(globs, imp)
 			matches, err := filepath.Glob(onDisk(root, imp))
 			if err != nil {
-				return nil, fmt.Errorf("%s: import %q: %w", path, imp, err)
+				return nil, nil, fmt.Errorf("%s: import %q: %w", path, imp, err)
 			}
 			sort.Strings(matches)
 			for _, m := range matches {
@@ -72,7 +77,7 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 			}
 		}
 	}
-	return files, nil
+	return files, globs, nil
 }
 
 // onDisk maps a node path to this machine's path under root.

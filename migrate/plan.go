@@ -56,6 +56,13 @@ type Plan struct {
 	CertsDir string
 	Files    []FileChange
 	Warnings []convert.Warning
+	// ImportGlobs are the config import patterns containerd matches (node
+	// paths): a backup must not land where one matches, or containerd
+	// would import it.
+	ImportGlobs []string
+	// Secrets are the credential values in the inputs and outputs, hidden
+	// in anything printed.
+	Secrets []string
 }
 
 // Changed reports whether applying the plan would change any file.

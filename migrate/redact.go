@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -30,6 +31,64 @@ func Redact(s string) string {
 		s = urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
 	}
 	return s
+}
+
+// minLiteralSecret is the shortest known secret replaced wherever it
+// stands as a word of its own; shorter ones would mangle unrelated text,
+// and the patterns above catch them where they are assigned.
+const minLiteralSecret = 6
+
+// Redactor returns the function that hides credentials in printed text:
+// the patterns of Redact, plus every known secret value (each line of a
+// multi-line one too) standing as a word of its own, which catches what a
+// line-by-line pattern cannot see, such as multi-line strings and arrays.
+// It returns nil when secrets are to be shown.
+func (p *Plan) Redactor(showSecrets bool) func(string) string {
+	if showSecrets {
+		return nil
+	}
+	var literals []string
+	for _, s := range p.Secrets {
+		for _, part := range append([]string{s}, strings.Split(s, "\n")...) {
+			if part = strings.TrimSpace(part); len(part) >= minLiteralSecret {
+				literals = append(literals, part)
+			}
+		}
+	}
+	// Longest first, so that a secret containing another is hidden whole.
+	sort.Slice(literals, func(i, j int) bool { return len(literals[i]) > len(literals[j]) })
+	return func(text string) string {
+		text = Redact(text)
+		for _, lit := range literals {
+			text = replaceWord(text, lit, "<redacted>")
+		}
+		return text
+	}
+}
+
+// replaceWord replaces the occurrences of word that are not part of a
+// longer word and are not a key (followed by "=").
+func replaceWord(text, word, with string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(text, word)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		end := i + len(word)
+		rest := strings.TrimLeft(text[end:], " \t")
+		if (i > 0 && isWordByte(text[i-1])) || (end < len(text) && isWordByte(text[end])) || strings.HasPrefix(rest, "=") {
+			b.WriteString(text[:end])
+		} else {
+			b.WriteString(text[:i] + with)
+		}
+		text = text[end:]
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
 // containsFold reports whether s contains the lower-case ASCII word,

@@ -33,31 +33,35 @@ type FileReport struct {
 
 // Report renders the plan; secrets are redacted unless showSecrets.
 func (p *Plan) Report(showSecrets bool) Report {
-	r := Report{Changed: p.Changed(), CertsDir: p.CertsDir, Files: []FileReport{}, Warnings: p.Warnings}
-	if r.Warnings == nil {
-		r.Warnings = []convert.Warning{}
-	}
+	r := Report{Changed: p.Changed(), CertsDir: p.CertsDir, Files: []FileReport{}, Warnings: append([]convert.Warning{}, p.Warnings...)}
+	redact := p.Redactor(showSecrets)
 	for _, f := range p.Files {
 		fr := FileReport{Path: f.Path, Kind: f.Kind, Action: f.Action, Mode: fmt.Sprintf("%04o", f.Mode),
 			Before: string(f.Before), After: string(f.After)}
 		if f.Action != Unchanged {
-			fr.Diff = UnifiedDiff(f.Path, f.Before, f.After, !showSecrets)
+			fr.Diff = UnifiedDiff(f.Path, f.Before, f.After, redact)
 		}
-		if !showSecrets {
-			fr.Before, fr.After = Redact(fr.Before), Redact(fr.After)
+		if redact != nil {
+			fr.Before, fr.After = redact(fr.Before), redact(fr.After)
 		}
 		r.Files = append(r.Files, fr)
+	}
+	if redact != nil {
+		for i := range r.Warnings {
+			r.Warnings[i].Message = redact(r.Warnings[i].Message)
+		}
 	}
 	return r
 }
 
 // WriteDiff writes the unified diff of every changed file.
 func (p *Plan) WriteDiff(w io.Writer, color, showSecrets bool) error {
+	redact := p.Redactor(showSecrets)
 	for _, f := range p.Files {
 		if f.Action == Unchanged {
 			continue
 		}
-		d := UnifiedDiff(f.Path, f.Before, f.After, !showSecrets)
+		d := UnifiedDiff(f.Path, f.Before, f.After, redact)
 		if d == "" && f.Action == Modify {
 			// Only the mode differs.
 			d = fmt.Sprintf("--- a%s\n+++ b%s\n# mode becomes %04o\n", f.Path, f.Path, f.Mode)
@@ -73,9 +77,14 @@ func (p *Plan) WriteDiff(w io.Writer, color, showSecrets bool) error {
 }
 
 // WriteWarnings writes one line per warning.
-func WriteWarnings(w io.Writer, warnings []convert.Warning) error {
-	for _, warn := range warnings {
-		if _, err := fmt.Fprintln(w, warn.String()); err != nil {
+func (p *Plan) WriteWarnings(w io.Writer, showSecrets bool) error {
+	redact := p.Redactor(showSecrets)
+	for _, warn := range p.Warnings {
+		line := warn.String()
+		if redact != nil {
+			line = redact(line)
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
 			return err
 		}
 	}
