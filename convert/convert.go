@@ -95,6 +95,9 @@ type converter struct {
 type hostAuth struct {
 	*Auth
 	fromAuths string // the auths key it came from, if any
+	// alsoAuths are other auths keys for the same host, which the
+	// migration removes too.
+	alsoAuths []string
 	header    string // the Authorization value, when turned into a header
 }
 
@@ -305,8 +308,15 @@ func (c *converter) certsDir() string {
 			c.warn(Warning{Code: WarnConfigPathList, Pos: cp.Pos,
 				Message: fmt.Sprintf("config_path %q lists several directories; containerd 2.1+ pulls read it as one path, so it becomes %q (pass --certs-dir to choose)", cp.Value, dirs[0])})
 		}
-		if dirs[0] != "" {
-			return dirs[0]
+		if dir := dirs[0]; dir != "" {
+			if !filepath.IsAbs(dir) {
+				// containerd reads it from its working directory, / under
+				// systemd.
+				c.warn(Warning{Code: WarnRelativeConfigPath, Pos: cp.Pos,
+					Message: fmt.Sprintf("config_path %q is relative: containerd reads it from its working directory, so it becomes %q (right when containerd runs from /, as under systemd)", dir, filepath.Join("/", dir))})
+				dir = filepath.Join("/", dir)
+			}
+			return dir
 		}
 	}
 	return DefaultCertsDir
@@ -337,7 +347,15 @@ func (c *converter) foldAuths() error {
 				Message: fmt.Sprintf("auths key %q never matched any host (containerd reads a scheme-less host:port as a URL scheme); it is left as it is: rewrite it as configs.%s.auth to use it", redactUserinfo(raw), quoteKey(strings.TrimSuffix(redactUserinfo(raw), "/")))})
 			continue
 		}
-		c.auth[key] = &hostAuth{Auth: a, fromAuths: raw}
+		ha := &hostAuth{Auth: a, fromAuths: raw}
+		if prev := c.auth[key]; prev != nil && prev.fromAuths != "" {
+			// containerd folds auths in map order, so which entry wins
+			// was random; keep one, and remove both.
+			ha.alsoAuths = append(prev.alsoAuths, prev.fromAuths)
+			c.warn(Warning{Code: WarnAuthsAmbiguous, Pos: a.Pos,
+				Message: fmt.Sprintf("auths keys %q and %q both name %s, and containerd picked either at random; the credentials of %q are kept as configs.%s.auth", redactUserinfo(prev.fromAuths), redactUserinfo(raw), key, redactUserinfo(raw), quoteKey(key))})
+		}
+		c.auth[key] = ha
 	}
 	if c.opts.Auth != AuthHeader {
 		return nil
@@ -394,6 +412,9 @@ func (c *converter) trimSpec(f *ConfigFile, setConfigPath bool, certsDir string)
 				continue
 			}
 			spec.dropAuths[ha.fromAuths] = true
+			for _, other := range ha.alsoAuths {
+				spec.dropAuths[other] = r.Auths[other] != nil
+			}
 			// auths overrides configs auth for the same host (§2.3).
 			spec.dropAuth[key] = r.Configs[key] != nil && r.Configs[key].Auth != nil
 			if ha.header == "" {

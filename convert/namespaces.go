@@ -65,6 +65,10 @@ func (c *converter) hostsFiles(source string) ([]*HostsFile, error) {
 		delete(namespaces, "*")
 	}
 
+	if m := c.reg.Mirrors["*"]; m != nil && len(m.Endpoints) > 0 {
+		c.warn(Warning{Code: WarnDefaultLoopback, Pos: m.Pos,
+			Message: "with mirrors.\"*\", legacy containerd sent pulls of localhost and loopback registries with no mirror of their own to plain http://; through _default, containerd 1.6.25+ and 2.x try HTTPS first, then HTTP (port 80 when the name has no port)"})
+	}
 	var files []*HostsFile
 	for _, ns := range sortedKeys(namespaces) {
 		f, err := c.hostsFile(ns, source)

@@ -76,6 +76,9 @@ const (
 	WarnRewriteToPath      = "rewrite-to-path"
 	WarnK0sDropInVersion   = "k0s-dropin-version"
 	WarnWildcardTLSDropped = "wildcard-tls-dropped"
+	WarnAuthsAmbiguous     = "auths-ambiguous"
+	WarnRelativeConfigPath = "relative-config-path"
+	WarnDefaultLoopback    = "default-loopback-scheme"
 	WarnRewriteUnused      = "rewrite-unused"
 	// --to-config-version 3.
 	WarnV1PluginAmbiguous = "v1-plugin-name-ambiguous"

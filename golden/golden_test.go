@@ -241,7 +241,8 @@ func changedFiles(in, after map[string][]byte) map[string][]byte {
 }
 
 func isBackup(p string) bool {
-	return strings.Contains(filepath.Base(p), ".certsd-migrate-") && strings.HasSuffix(p, ".bak")
+	return strings.HasSuffix(p, ".bak") &&
+		(strings.Contains(filepath.Base(p), ".certsd-migrate-") || strings.HasPrefix(p, "/var/backups/certsd-migrate/"))
 }
 
 func (c *goldenCase) rewrite(t *testing.T, diff runResult, after map[string][]byte) {
