@@ -54,8 +54,9 @@ type Value struct {
 	// TableArray reports an array made by [[header]]s.
 	TableArray bool
 	Pos        Pos // where the value (or, for tables, the defining key) starts
-	// Start and End are the value's raw byte range; zero for tables that
-	// were created by a header or a dotted key.
+	// Start and End are the value's raw byte range (arrays and inline
+	// tables included); zero for tables that a header or a dotted key
+	// created.
 	Start, End int
 }
 
@@ -241,7 +242,7 @@ func (b *builder) build() error {
 			})
 		case unstable.KeyValue:
 			keys, first, _ := b.keyParts(e.Key())
-			v, err := b.value(e.Value())
+			v, err := b.value(e.Value(), b.kvValueStart(e))
 			if err != nil {
 				return err
 			}
@@ -364,8 +365,11 @@ func (b *builder) setDotted(t *Tab, keys []string, v *Value, pos Pos) error {
 	return nil
 }
 
-func (b *builder) value(n *unstable.Node) (*Value, error) {
-	v := &Value{Start: int(n.Raw.Offset), End: int(n.Raw.Offset + n.Raw.Length), Pos: b.pos(int(n.Raw.Offset))}
+// value builds the value of node n, which starts at offset start. The
+// parser records no range for arrays and only the opening brace for inline
+// tables: their ranges are found from their elements.
+func (b *builder) value(n *unstable.Node, start int) (*Value, error) {
+	v := &Value{Start: int(n.Raw.Offset), End: int(n.Raw.Offset + n.Raw.Length)}
 	switch n.Kind {
 	case unstable.String:
 		v.Kind, v.Str = String, string(n.Data)
@@ -378,35 +382,80 @@ func (b *builder) value(n *unstable.Node) (*Value, error) {
 		// decoder checks their range.
 		var probe map[string]any
 		if err := toml.Unmarshal([]byte("v = "+v.Str), &probe); err != nil {
-			return nil, &SyntaxError{Pos: v.Pos, Msg: fmt.Sprintf("invalid %s %s", scalarKinds[n.Kind], v.Str)}
+			return nil, &SyntaxError{Pos: b.pos(v.Start), Msg: fmt.Sprintf("invalid %s %s", scalarKinds[n.Kind], v.Str)}
 		}
 	case unstable.Array:
-		v.Kind = Array
+		v.Kind, v.Start = Array, start
+		at := start + 1 // after '['
 		for it := n.Children(); it.Next(); {
-			item, err := b.value(it.Node())
+			item, err := b.value(it.Node(), b.skipBlank(at))
 			if err != nil {
 				return nil, err
 			}
 			v.Items = append(v.Items, item)
+			at = item.End
 		}
+		v.End = b.closing(at, ']')
 	case unstable.InlineTable:
 		v.Kind, v.Table = Table, newTab(dotted)
+		at := v.Start + 1 // after '{'
 		for it := n.Children(); it.Next(); {
 			kv := it.Node()
 			keys, first, _ := b.keyParts(kv.Key())
-			item, err := b.value(kv.Value())
+			item, err := b.value(kv.Value(), b.kvValueStart(kv))
 			if err != nil {
 				return nil, err
 			}
 			if err := b.setDotted(v.Table, keys, item, b.pos(first)); err != nil {
 				return nil, err
 			}
+			at = int(kv.Raw.Offset + kv.Raw.Length)
 		}
+		v.End = b.closing(at, '}')
 		closeInline(v.Table)
 	default:
-		return nil, &SyntaxError{Pos: v.Pos, Msg: fmt.Sprintf("unexpected %s value", n.Kind)}
+		return nil, &SyntaxError{Pos: b.pos(v.Start), Msg: fmt.Sprintf("unexpected %s value", n.Kind)}
 	}
+	v.Pos = b.pos(v.Start)
 	return v, nil
+}
+
+// kvValueStart returns the offset of a key-value's value: after its key,
+// the "=" and white space.
+func (b *builder) kvValueStart(kv *unstable.Node) int {
+	_, _, i := b.keyParts(kv.Key())
+	for i < len(b.data) && (b.data[i] == ' ' || b.data[i] == '\t' || b.data[i] == '=') {
+		i++
+	}
+	return i
+}
+
+// skipBlank skips white space, newlines, comments and commas: what may
+// stand between the elements of an array or inline table.
+func (b *builder) skipBlank(i int) int {
+	for i < len(b.data) {
+		switch b.data[i] {
+		case ' ', '\t', '\r', '\n', ',':
+			i++
+		case '#':
+			for i < len(b.data) && b.data[i] != '\n' {
+				i++
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// closing returns the offset after the delimiter that closes a container
+// whose last element ends at i.
+func (b *builder) closing(i int, delim byte) int {
+	i = b.skipBlank(i)
+	if i < len(b.data) && b.data[i] == delim {
+		return i + 1
+	}
+	return i
 }
 
 var scalarKinds = map[unstable.Kind]Kind{

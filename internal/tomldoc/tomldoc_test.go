@@ -93,3 +93,33 @@ func FuzzParseAgreesWithDecoder(f *testing.F) {
 		}
 	})
 }
+
+func TestValueRanges(t *testing.T) {
+	data := "a = [1, [2, 3], # c\n  \"x]\" ,\n]\nb = { c = [4], d = { e = 'f' } }\n[t]\nk  =  [ ]\n"
+	doc, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := func(v *Value) string { return data[v.Start:v.End] }
+	tests := []struct {
+		v    *Value
+		want string
+		pos  Pos
+	}{
+		{doc.Root.Get("a"), "[1, [2, 3], # c\n  \"x]\" ,\n]", Pos{1, 5}},
+		{doc.Root.Get("a").Items[1], "[2, 3]", Pos{1, 9}},
+		{doc.Root.Get("a").Items[2], "\"x]\"", Pos{2, 3}},
+		{doc.Root.Get("b"), "{ c = [4], d = { e = 'f' } }", Pos{4, 5}},
+		{doc.Root.Lookup("b", "c"), "[4]", Pos{4, 11}},
+		{doc.Root.Lookup("b", "d"), "{ e = 'f' }", Pos{4, 20}},
+		{doc.Root.Lookup("t", "k"), "[ ]", Pos{6, 7}},
+	}
+	for _, tt := range tests {
+		if tt.v == nil {
+			t.Fatalf("missing value for %q", tt.want)
+		}
+		if got := raw(tt.v); got != tt.want || tt.v.Pos != tt.pos {
+			t.Errorf("range %q at %v, want %q at %v", got, tt.v.Pos, tt.want, tt.pos)
+		}
+	}
+}
