@@ -82,7 +82,7 @@ func FuzzParseAgreesWithDecoder(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_, err := Parse([]byte(s))
+		doc, err := Parse([]byte(s))
 		var probe map[string]any
 		decodeErr := toml.Unmarshal([]byte(s), &probe)
 		if (err == nil) != (decodeErr == nil) {
@@ -90,6 +90,19 @@ func FuzzParseAgreesWithDecoder(f *testing.F) {
 				t.Skip("go-toml's handling of bare CR differs between its parser and decoder")
 			}
 			t.Fatalf("Parse error = %v, decoder error = %v for %q", err, decodeErr, s)
+		}
+		if err != nil {
+			return
+		}
+		// Every key-value's recorded range is a whole value.
+		for _, st := range doc.Stmts {
+			if st.Kind != KeyValue {
+				continue
+			}
+			raw := s[st.Value.Start:st.Value.End]
+			if err := toml.Unmarshal([]byte("v = "+raw), &probe); err != nil {
+				t.Fatalf("value range %q of %q is not a value: %v", raw, s, err)
+			}
 		}
 	})
 }
