@@ -132,10 +132,16 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 	}
 	c.reg = eff.reg
 	res := &Result{}
-	if !c.needsMigration() && !c.needsVersion3(files) {
-		// Nothing to do, nothing to say: a migrated node stays quiet, so
-		// that diff after apply prints nothing.
-		return res, nil
+	if !c.needsMigration() {
+		if !c.needsVersion3(files) {
+			// Nothing to do, nothing to say: a migrated node stays
+			// quiet, so that diff after apply prints nothing.
+			return res, nil
+		}
+		if err := c.toVersion3(files, res); err != nil {
+			return nil, err
+		}
+		return c.finish(res)
 	}
 	res.CertsDir = c.certsDir()
 	if err := c.foldAuths(); err != nil {
