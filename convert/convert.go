@@ -197,10 +197,28 @@ func (c *converter) toVersion3(files []*ConfigFile, res *Result) error {
 		if err != nil {
 			return err
 		}
+		if err := checkVersion3(f.Path, after); err != nil {
+			return err
+		}
 		for _, w := range warnings {
 			c.warn(w)
 		}
 		res.Configs[i].After = after
+	}
+	return nil
+}
+
+// checkVersion3 makes sure a rewritten config brings no legacy registry
+// settings to life: a version 1 config's registry under the long plugin
+// name, ignored by containerd 1.x, is read by containerd 2.x once the file
+// is version 3.
+func checkVersion3(path string, data []byte) error {
+	f, err := ParseConfig(path, data)
+	if err != nil {
+		return fmt.Errorf("%s: as a version 3 config, its registry settings would be: %w; they were ignored so far: remove or fix them, then run again", path, err)
+	}
+	if r := f.Registry; r != nil && (len(r.Mirrors) > 0 || hasTLS(r) || len(r.Auths) > 0) {
+		return errorf(r.Pos, "as a version 3 config, this file's registry settings under plugins.\"io.containerd.grpc.v1.cri\" (ignored so far, as the config is version 1) would take effect: remove them, or set version = 2 and run again to migrate them")
 	}
 	return nil
 }

@@ -22,22 +22,26 @@ func FuzzConvert(f *testing.F) {
 		}
 		for _, file := range a.Files {
 			if strings.HasPrefix(file.Name, "in/") && strings.HasSuffix(file.Name, ".toml") {
-				f.Add(file.Data, false)
+				f.Add(file.Data, uint8(0))
 			}
 		}
 	}
 	if data, err := os.ReadFile("../examples/node/etc/containerd/config.toml"); err == nil {
-		f.Add(data, true)
+		f.Add(data, uint8(1))
 	}
-	f.Add([]byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"*\"]\nendpoint = [\"m\"]\n"), true)
-	f.Fuzz(func(t *testing.T, data []byte, header bool) {
+	f.Add([]byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"*\"]\nendpoint = [\"m\"]\n"), uint8(3))
+	f.Add([]byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.x]\nruntime_type = \"y\"\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
 		cf, err := ParseConfig("/etc/containerd/config.toml", data)
 		if err != nil {
 			return
 		}
 		opts := Options{}
-		if header {
+		if mode&1 != 0 {
 			opts.Auth = AuthHeader
+		}
+		if mode&2 != 0 {
+			opts.ToConfigVersion = 3
 		}
 		res, err := Convert([]*ConfigFile{cf}, opts)
 		if err != nil {
