@@ -652,13 +652,11 @@ func (m *v3Migration) cni(cn *v3Node, runtime *v3Dest) error {
 // v3Builder turns a parsed document into a tree of v3Nodes and writes the
 // tree back out.
 type v3Builder struct {
-	doc   *tomldoc.Doc
-	data  []byte
-	lines []int
-	// raw is the text of arrays and inline tables, which tomldoc does not
-	// record; keyPos the position of each value's key.
-	raw      map[*tomldoc.Value]string
-	keyPos   map[*tomldoc.Value]tomldoc.Pos
+	doc  *tomldoc.Doc
+	data []byte
+	// comments and trailers are the comment lines before a value's
+	// statement and the comment after it on its line: tomldoc keeps no
+	// comments.
 	comments map[*tomldoc.Value][]string
 	trailers map[*tomldoc.Value]string
 	// top is the comment block that opens the file; tail the comments
@@ -671,30 +669,10 @@ type v3Builder struct {
 func newV3Builder(doc *tomldoc.Doc) *v3Builder {
 	b := &v3Builder{
 		doc: doc, data: doc.Data,
-		raw: map[*tomldoc.Value]string{}, keyPos: map[*tomldoc.Value]tomldoc.Pos{},
 		comments: map[*tomldoc.Value][]string{}, trailers: map[*tomldoc.Value]string{},
-	}
-	b.lines = []int{0}
-	for i, c := range b.data {
-		if c == '\n' {
-			b.lines = append(b.lines, i+1)
-		}
 	}
 	b.scan()
 	return b
-}
-
-func (b *v3Builder) pos(off int) tomldoc.Pos {
-	lo, hi := 0, len(b.lines)-1
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if b.lines[mid] <= off {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return tomldoc.Pos{Line: lo + 1, Col: off - b.lines[lo] + 1}
 }
 
 // commentLines returns the comment lines of data[start:end].
@@ -708,9 +686,12 @@ func (b *v3Builder) commentLines(start, end int) []string {
 	return out
 }
 
-// trailer returns the comment that follows offset i on its line.
+// trailer returns the comment that follows offset i, the end of a
+// statement's text, on its line.
 func (b *v3Builder) trailer(i int) string {
-	i = v3SkipSpace(b.data, i)
+	for i < len(b.data) && (b.data[i] == ' ' || b.data[i] == '\t') {
+		i++
+	}
 	if i >= len(b.data) || b.data[i] != '#' {
 		return ""
 	}
@@ -721,7 +702,7 @@ func (b *v3Builder) trailer(i int) string {
 	return strings.TrimRight(string(b.data[i:j]), "\r \t")
 }
 
-// scan finds comments, keys' positions and the text of values.
+// scan finds the comments around statements.
 func (b *v3Builder) scan() {
 	stmts := b.doc.Stmts
 	// The file's opening comment block: the comment lines before the first
@@ -756,7 +737,6 @@ func (b *v3Builder) scan() {
 		s := &stmts[k]
 		lead := b.commentLines(min(prev, s.Start), s.Start)
 		prev = s.End
-		off := s.Start + len(s.Indent)
 		switch s.Kind {
 		case tomldoc.KeyValue:
 			if len(s.Table) == 0 && len(s.Key) == 1 && s.Key[0] == "version" {
@@ -764,80 +744,16 @@ func (b *v3Builder) scan() {
 				continue
 			}
 			b.comments[s.Value] = lead
-			b.keyPos[s.Value] = s.Pos
-			end := b.scanValue(s.Value, off)
-			b.trailers[s.Value] = b.trailer(end)
+			b.trailers[s.Value] = b.trailer(s.TextEnd)
 		case tomldoc.Header:
-			if v := b.lookup(s.Table); v != nil {
+			// Lookup finds no table within arrays of tables.
+			if v := b.doc.Root.Lookup(s.Table...); v != nil {
 				b.comments[v] = lead
-				b.trailers[v] = b.trailer(b.headerEnd(off))
+				b.trailers[v] = b.trailer(s.TextEnd)
 			}
 		}
 	}
 	b.tail = b.commentLines(min(prev, len(b.data)), len(b.data))
-}
-
-// lookup finds the table a [header] names, or nil within arrays of tables.
-func (b *v3Builder) lookup(path []string) *tomldoc.Value {
-	t := b.doc.Root
-	var v *tomldoc.Value
-	for _, k := range path {
-		v = t.Get(k)
-		if v == nil || v.Kind != tomldoc.Table {
-			return nil
-		}
-		t = v.Table
-	}
-	return v
-}
-
-// headerEnd returns the offset after the header that starts at off.
-func (b *v3Builder) headerEnd(off int) int {
-	d := b.data
-	i := off + 1
-	array := i < len(d) && d[i] == '['
-	if array {
-		i++
-	}
-	i = v3SkipSpace(d, v3SkipKey(d, i))
-	if i < len(d) && d[i] == ']' {
-		i++
-		if array && i < len(d) && d[i] == ']' {
-			i++
-		}
-	}
-	return i
-}
-
-// scanValue records the text of the value of the key-value statement
-// whose key starts at off, and of the values of any inline tables in it.
-// It returns the offset after the value.
-func (b *v3Builder) scanValue(v *tomldoc.Value, off int) int {
-	d := b.data
-	i := v3SkipSpace(d, v3SkipKey(d, off))
-	if i >= len(d) || d[i] != '=' {
-		return len(d)
-	}
-	start := v3SkipSpace(d, i+1)
-	end := v3SkipValue(d, start, func(rel []string, keyAt, s, e int) {
-		if w := v3Resolve(v, rel); w != nil {
-			b.raw[w] = string(d[s:e])
-			b.keyPos[w] = b.pos(keyAt)
-		}
-	})
-	b.raw[v] = string(d[start:end])
-	return end
-}
-
-// v3Resolve follows rel through inline tables from v.
-func v3Resolve(v *tomldoc.Value, rel []string) *tomldoc.Value {
-	for _, k := range rel {
-		if v == nil || v.Kind != tomldoc.Table {
-			return nil
-		}
-		v = v.Table.Get(k)
-	}
-	return v
 }
 
 // root builds the tree of the document.
@@ -856,8 +772,8 @@ func (b *v3Builder) table(t *tomldoc.Tab, path []string) *v3Table {
 
 func (b *v3Builder) node(v *tomldoc.Value, path []string) *v3Node {
 	n := &v3Node{val: v, src: path, pos: v.Pos, comment: b.comments[v], trailer: b.trailers[v]}
-	if p, ok := b.keyPos[v]; ok {
-		n.pos = p
+	if v.KeyPos != (tomldoc.Pos{}) {
+		n.pos = v.KeyPos
 	}
 	switch {
 	case v.Kind == tomldoc.Table:
@@ -875,29 +791,18 @@ func (b *v3Builder) node(v *tomldoc.Value, path []string) *v3Node {
 	return n
 }
 
-// text returns a value's text as written: tomldoc's range for scalars, the
-// scanned text for arrays and inline tables, or, failing that, the value
-// rewritten from its scalars' text.
+// text returns a value's text as written or, for a table that a dotted key
+// inside an inline table made (it has no text of its own), the table
+// rewritten from its values' text.
 func (b *v3Builder) text(v *tomldoc.Value) string {
-	switch {
-	case v.Kind != tomldoc.Array && v.Kind != tomldoc.Table && v.End > v.Start:
+	if v.Kind != tomldoc.Table || v.End > v.Start {
 		return string(b.data[v.Start:v.End])
-	case b.raw[v] != "":
-		return b.raw[v]
-	case v.Kind == tomldoc.Array:
-		items := make([]string, len(v.Items))
-		for i, item := range v.Items {
-			items[i] = b.text(item)
-		}
-		return "[" + strings.Join(items, ", ") + "]"
-	case v.Kind == tomldoc.Table:
-		items := make([]string, len(v.Table.Keys))
-		for i, k := range v.Table.Keys {
-			items[i] = tomldoc.Key(k) + " = " + b.text(v.Table.Fields[k])
-		}
-		return "{ " + strings.Join(items, ", ") + " }"
 	}
-	return v.Str
+	items := make([]string, len(v.Table.Keys))
+	for i, k := range v.Table.Keys {
+		items[i] = tomldoc.Key(k) + " = " + b.text(v.Table.Fields[k])
+	}
+	return "{ " + strings.Join(items, ", ") + " }"
 }
 
 // emit writes the tree as TOML: the opening comments, version = 3, the
@@ -970,160 +875,5 @@ func v3EmitTable(w *strings.Builder, path []string, t *v3Table) {
 			w.WriteString("\n")
 		}
 		v3EmitTable(w, sub, n.table)
-	}
-}
-
-// A minimal TOML scanner: tomldoc records the text of scalars only.
-
-func v3SkipSpace(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// v3SkipBlank skips white space, newlines and comments.
-func v3SkipBlank(d []byte, i int) int {
-	for i < len(d) {
-		switch d[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		case '#':
-			for i < len(d) && d[i] != '\n' {
-				i++
-			}
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-func v3SkipString(d []byte, i int) int {
-	q := d[i]
-	if i+2 < len(d) && d[i+1] == q && d[i+2] == q {
-		for j := i + 3; j < len(d); j++ {
-			if q == '"' && d[j] == '\\' {
-				j++
-				continue
-			}
-			if j+2 < len(d) && d[j] == q && d[j+1] == q && d[j+2] == q {
-				j += 3
-				// A multi-line string may end with one or two quotes.
-				for k := 0; k < 2 && j < len(d) && d[j] == q; k++ {
-					j++
-				}
-				return j
-			}
-		}
-		return len(d)
-	}
-	for j := i + 1; j < len(d); j++ {
-		if q == '"' && d[j] == '\\' {
-			j++
-			continue
-		}
-		if d[j] == q || d[j] == '\n' {
-			return j + 1
-		}
-	}
-	return len(d)
-}
-
-func v3Bare(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
-
-// v3SkipKey skips a (dotted) key.
-func v3SkipKey(d []byte, i int) int {
-	for {
-		i = v3SkipSpace(d, i)
-		if i < len(d) && (d[i] == '"' || d[i] == '\'') {
-			i = v3SkipString(d, i)
-		} else {
-			for i < len(d) && v3Bare(d[i]) {
-				i++
-			}
-		}
-		if j := v3SkipSpace(d, i); j < len(d) && d[j] == '.' {
-			i = j + 1
-			continue
-		}
-		return i
-	}
-}
-
-// v3KeyParts decodes the key d[start:end].
-func v3KeyParts(d []byte, start, end int) []string {
-	doc, err := tomldoc.Parse(append(append([]byte(nil), d[start:end]...), " = 0"...))
-	if err != nil || len(doc.Stmts) != 1 {
-		return nil
-	}
-	return doc.Stmts[0].Key
-}
-
-// v3SkipValue skips the value at i, reporting the key (relative to the
-// value), key offset and range of each value of inline tables in it.
-func v3SkipValue(d []byte, i int, rec func(rel []string, keyAt, start, end int)) int {
-	if i >= len(d) {
-		return i
-	}
-	switch d[i] {
-	case '"', '\'':
-		return v3SkipString(d, i)
-	case '[':
-		i++
-		for {
-			i = v3SkipBlank(d, i)
-			switch {
-			case i >= len(d):
-				return i
-			case d[i] == ']':
-				return i + 1
-			case d[i] == ',':
-				i++
-			default:
-				i = v3SkipValue(d, i, nil)
-			}
-		}
-	case '{':
-		i++
-		for {
-			i = v3SkipBlank(d, i)
-			switch {
-			case i >= len(d):
-				return i
-			case d[i] == '}':
-				return i + 1
-			case d[i] == ',':
-				i++
-				continue
-			}
-			keyAt := i
-			keyEnd := v3SkipKey(d, i)
-			i = v3SkipSpace(d, keyEnd)
-			if i >= len(d) || d[i] != '=' {
-				return len(d)
-			}
-			start := v3SkipSpace(d, i+1)
-			rel := v3KeyParts(d, keyAt, keyEnd)
-			var inner func([]string, int, int, int)
-			if rec != nil && rel != nil {
-				inner = func(r []string, k, s, e int) { rec(append(append([]string(nil), rel...), r...), k, s, e) }
-			}
-			i = v3SkipValue(d, start, inner)
-			if inner != nil {
-				rec(rel, keyAt, start, i)
-			}
-		}
-	default:
-		j := i
-		for j < len(d) && !strings.ContainsRune(",]}#\r\n", rune(d[j])) {
-			j++
-		}
-		for j > i && (d[j-1] == ' ' || d[j-1] == '\t') {
-			j--
-		}
-		return j
 	}
 }

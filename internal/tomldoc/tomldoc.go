@@ -58,6 +58,10 @@ type Value struct {
 	// tables included); zero for tables that a header or a dotted key
 	// created.
 	Start, End int
+	// KeyPos is where the key of a key-value's value starts (its first
+	// part, for a dotted key), in a statement or an inline table; zero for
+	// other values.
+	KeyPos Pos
 }
 
 // Tab is a table: its keys in document order and their values.
@@ -131,6 +135,10 @@ type Stmt struct {
 	// Start and End delimit the statement's whole lines: from the start of
 	// its first line to just after the newline ending its last line.
 	Start, End int
+	// TextEnd is the offset just after the statement's text: a header's
+	// closing bracket(s), a key-value's value. Only white space and a
+	// comment can follow it on its line.
+	TextEnd int
 	// Indent is the white space before the statement on its first line.
 	Indent string
 	Pos    Pos
@@ -226,9 +234,14 @@ func (b *builder) build() error {
 			keys, first, last := b.keyParts(e.Key())
 			start := b.lineStart(first)
 			end := b.lineEnd(last)
-			kind := Header
+			// The key, white space, then "]" or "]]".
+			kind, textEnd := Header, last
+			for b.data[textEnd] == ' ' || b.data[textEnd] == '\t' {
+				textEnd++
+			}
+			textEnd++
 			if e.Kind == unstable.ArrayTable {
-				kind = ArrayHeader
+				kind, textEnd = ArrayHeader, textEnd+1
 			}
 			t, err := b.openTable(keys, kind == ArrayHeader, b.pos(first))
 			if err != nil {
@@ -236,7 +249,7 @@ func (b *builder) build() error {
 			}
 			current, currentPath = t, keys
 			b.doc.Stmts = append(b.doc.Stmts, Stmt{
-				Kind: kind, Table: keys, Start: start, End: end,
+				Kind: kind, Table: keys, Start: start, End: end, TextEnd: textEnd,
 				Indent: string(b.data[start : bytes.IndexByte(b.data[start:], '[')+start]),
 				Pos:    b.pos(bytes.IndexByte(b.data[start:], '[') + start),
 			})
@@ -246,13 +259,14 @@ func (b *builder) build() error {
 			if err != nil {
 				return err
 			}
+			v.KeyPos = b.pos(first)
 			if err := b.setDotted(current, keys, v, b.pos(first)); err != nil {
 				return err
 			}
 			start := b.lineStart(first)
 			b.doc.Stmts = append(b.doc.Stmts, Stmt{
 				Kind: KeyValue, Table: currentPath, Key: keys, Value: v,
-				Start: start, End: b.lineEnd(int(e.Raw.Offset + e.Raw.Length)),
+				Start: start, End: b.lineEnd(int(e.Raw.Offset + e.Raw.Length)), TextEnd: v.End,
 				Indent: string(b.data[start:first]), Pos: b.pos(first),
 			})
 		}
@@ -406,6 +420,7 @@ func (b *builder) value(n *unstable.Node, start int) (*Value, error) {
 			if err != nil {
 				return nil, err
 			}
+			item.KeyPos = b.pos(first)
 			if err := b.setDotted(v.Table, keys, item, b.pos(first)); err != nil {
 				return nil, err
 			}

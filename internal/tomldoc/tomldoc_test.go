@@ -1,6 +1,7 @@
 package tomldoc
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -94,8 +95,13 @@ func FuzzParseAgreesWithDecoder(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Every key-value's recorded range is a whole value.
 		for _, st := range doc.Stmts {
+			// Only white space and a comment follow a statement's text.
+			if rest := strings.TrimLeft(s[st.TextEnd:st.End], " \t"); rest != "" && rest[0] != '#' &&
+				strings.TrimRight(rest, "\r\n") != "" {
+				t.Fatalf("statement text of %q is followed by %q", s, rest)
+			}
+			// Every key-value's recorded range is a whole value.
 			if st.Kind != KeyValue {
 				continue
 			}
@@ -134,5 +140,38 @@ func TestValueRanges(t *testing.T) {
 		if got := raw(tt.v); got != tt.want || tt.v.Pos != tt.pos {
 			t.Errorf("range %q at %v, want %q at %v", got, tt.v.Pos, tt.want, tt.pos)
 		}
+	}
+}
+
+func TestKeyPosAndTextEnd(t *testing.T) {
+	data := "x = { \"q.k\" . b = 1, c = {d.e = [2]} } # t\n[ a . \"h#\" ]  # u\n[[ arr ]]# v\n  y.z = 'w'\n"
+	doc, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []struct {
+		v    *Value
+		want Pos
+	}{
+		{doc.Root.Get("x"), Pos{1, 1}},
+		{doc.Root.Lookup("x", "q.k", "b"), Pos{1, 7}},
+		{doc.Root.Lookup("x", "c"), Pos{1, 22}},
+		{doc.Root.Lookup("x", "c", "d", "e"), Pos{1, 27}},
+		{doc.Root.Lookup("arr").Items[0].Table.Lookup("y", "z"), Pos{4, 3}},
+		{doc.Root.Lookup("x", "c", "d"), Pos{}},               // made by a dotted key
+		{doc.Root.Lookup("x", "c", "d", "e").Items[0], Pos{}}, // an array's item
+		{doc.Root.Get("a"), Pos{}},                            // made by a header
+	}
+	for i, tt := range keys {
+		if tt.v == nil || tt.v.KeyPos != tt.want {
+			t.Errorf("value %d: key at %+v, want %v", i, tt.v, tt.want)
+		}
+	}
+	var rest []string
+	for _, s := range doc.Stmts {
+		rest = append(rest, data[s.TextEnd:s.End])
+	}
+	if want := []string{" # t\n", "  # u\n", "# v\n", "\n"}; !reflect.DeepEqual(rest, want) {
+		t.Errorf("after the statements' text: %q, want %q", rest, want)
 	}
 }
