@@ -302,7 +302,7 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 		for i, h := range got {
 			gotEntries[i] = fromRegistryHost(h)
 		}
-		want, gotEntries = collapse(want), collapse(gotEntries)
+		want, gotEntries = collapse(want, diffEntry), collapse(gotEntries, diffEntry)
 		if len(want) != len(gotEntries) {
 			failNS(ns, "%d hosts, want %d\n  want: %s\n  got:  %s", len(gotEntries), len(want), describeEntries(want), describeEntries(gotEntries))
 		}
@@ -430,13 +430,14 @@ func diffEntry(want, got hostEntry) []string {
 	return d
 }
 
-// collapse drops entries identical to an earlier one.
-func collapse(es []hostEntry) []hostEntry {
-	var out []hostEntry
+// collapse drops entries that diff reports no difference from an earlier
+// one.
+func collapse[E any](es []E, diff func(a, b E) []string) []E {
+	var out []E
 next:
 	for _, e := range es {
 		for _, o := range out {
-			if len(diffEntry(o, e)) == 0 {
+			if len(diff(o, e)) == 0 {
 				continue next
 			}
 		}

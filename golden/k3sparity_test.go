@@ -310,7 +310,7 @@ func k3sParity(t *testing.T, in *parityInput) parityResult {
 				want[i].rewrite = "" // upstream ignores it (the tool refuses such input anyway)
 			}
 		}
-		want, got = collapseParity(want), collapseParity(got)
+		want, got = collapse(want, diffParity), collapse(got, diffParity)
 		if len(want) != len(got) {
 			fail("namespace %s: %d hosts, k3s has %d\n  k3s:  %s\n  ours: %s", ns, len(got), len(want), describeParity(want), describeParity(got))
 		}
@@ -455,20 +455,6 @@ func diffParity(want, got parityEntry) []string {
 		d = append(d, fmt.Sprintf("rewrite (k3s fork): k3s [%s], ours [%s]", want.rewrite, got.rewrite))
 	}
 	return d
-}
-
-func collapseParity(es []parityEntry) []parityEntry {
-	var out []parityEntry
-next:
-	for _, e := range es {
-		for _, o := range out {
-			if len(diffParity(o, e)) == 0 {
-				continue next
-			}
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 func describeParity(es []parityEntry) string {
