@@ -85,7 +85,7 @@ func (c *converter) versionGates(res *Result) error {
 		kept = append(kept, h)
 	}
 	if len(kept) > 0 {
-		msg := fmt.Sprintf("credentials for %s stay in %s as configs.<host>.auth: containerd reads them beside config_path, but they are deprecated (removal planned for containerd 2.4) and ctr/nerdctl --hosts-dir do not read them", strings.Join(kept, ", "), path.Base(c.authFile(keptPos)))
+		msg := fmt.Sprintf("credentials for %s stay in %s as configs.<host>.auth: containerd reads them beside config_path, but they are deprecated (containerd plans to remove them; 2.4 still reads them) and ctr/nerdctl --hosts-dir do not read them", strings.Join(kept, ", "), path.Base(c.authFile(keptPos)))
 		if t.Max.AtLeast(v2_1) {
 			msg += "; containerd 2.1+ pulls in local mode while they are set"
 		}

@@ -18,6 +18,24 @@ type migrationCase struct {
 	layout layout
 	// pulls are made in order against one containerd per phase.
 	pulls []pull
+	// containerd2 runs every phase on containerd 2.x (containerd2Binary)
+	// instead of Debian's 1.6.
+	containerd2 bool
+	// legacyPullError, if set, means the legacy config loads but cannot
+	// pull (containerd 2.x dropped a setting it needs): phase 2 expects
+	// every pull to fail, with this text in the error or the daemon's log.
+	legacyPullError string
+	// legacyLog are texts the daemon's log must hold in phase 2 ("{DIR}":
+	// the phase directory), e.g. the warning for a setting it dropped.
+	legacyLog []string
+	// localPullMode (containerd 2.x only) means the migrated config still
+	// makes 2.x pull in local mode, without the transfer service (because
+	// configs.<host>.auth stays, say); otherwise phase 3 checks that 2.x
+	// pulls through the transfer service.
+	localPullMode bool
+	// certsDir is the --certs-dir given to the tool (and "{CERTS}"),
+	// relative to the phase directory; "" means certs.d.
+	certsDir string
 	// legacyCRIError, if set, means containerd refuses the legacy config:
 	// phase 2 expects the CRI image service missing and this text in its log.
 	legacyCRIError string
@@ -34,6 +52,14 @@ type migrationCase struct {
 	unchanged []string
 	// afterApply, if set, checks the files apply wrote (phase 3 directory).
 	afterApply func(t *testing.T, dir string)
+}
+
+// certs is the case's certs.d directory in the phase directory dir.
+func (c migrationCase) certs(dir string) string {
+	if c.certsDir == "" {
+		return filepath.Join(dir, "certs.d")
+	}
+	return filepath.Join(dir, c.certsDir)
 }
 
 // args are the case's extra tool flags for the phase directory dir.

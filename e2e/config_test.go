@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/certsd-migrate/certsd-migrate/e2e/rig"
@@ -11,9 +12,22 @@ import (
 
 // layout says how a phase's containerd config files are written.
 type layout struct {
-	// version is the config file version: 2, or 1 (written without a
+	// version is the config file version: 2, 3 (the 2.x layout: CRI image
+	// settings under io.containerd.cri.v1.images), or 1 (written without a
 	// version key, as 1.x configs often are).
 	version int
+	// daemon2 means containerd 2.x reads the files: config.toml also sets
+	// the transfer service's unpack_config to the native snapshotter, which
+	// 2.x needs to pull through the transfer service (the path it takes
+	// with config_path only).
+	daemon2 bool
+	// dropInVersion is the drop-in's config version; 0 means version.
+	dropInVersion int
+	// criInMain keeps the CRI snapshotter setting in config.toml (written
+	// in version's layout) and puts only the registry into the drop-in, as
+	// k0s 1.36 does with its version 3 main file. Needs a 2.x daemon, which
+	// merges imported plugin tables key by key.
+	criInMain bool
 	// header, if set, is written as the first line(s) of config.toml, e.g.
 	// k0s's "# k0s_managed=true" marker.
 	header string
@@ -40,15 +54,38 @@ type layout struct {
 // bare is the same file layout (header, imports, drop-in) without any
 // registry settings or extra files: the negative control's config.
 func (l layout) bare() layout {
-	return layout{version: l.version, header: l.header, imports: l.imports, dropIn: l.dropIn}
+	return layout{version: l.version, daemon2: l.daemon2, dropInVersion: l.dropInVersion, criInMain: l.criInMain,
+		header: l.header, imports: l.imports, dropIn: l.dropIn}
 }
 
 // registryTable is the CRI registry table of a config version.
 func registryTable(version int) string {
-	if version == 1 {
+	switch version {
+	case 1:
 		return "plugins.cri.registry"
+	case 3:
+		return `plugins."io.containerd.cri.v1.images".registry`
 	}
 	return `plugins."io.containerd.grpc.v1.cri".registry`
+}
+
+// snapshotterTable is the CRI table holding `snapshotter` in a config version.
+func snapshotterTable(version int) string {
+	switch version {
+	case 1:
+		return "plugins.cri.containerd"
+	case 3:
+		return `plugins."io.containerd.cri.v1.images"`
+	}
+	return `plugins."io.containerd.grpc.v1.cri".containerd`
+}
+
+// versionLine is the `version` line of a config file ("" for version 1).
+func versionLine(version int) string {
+	if version == 1 {
+		return ""
+	}
+	return fmt.Sprintf("version = %d\n", version)
 }
 
 // writeConfig writes dir/config.toml (and any drop-in) for an isolated
@@ -62,28 +99,45 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 	if l.header != "" {
 		main.WriteString(strings.TrimSuffix(l.header, "\n") + "\n")
 	}
-	if l.version != 1 {
-		main.WriteString("version = 2\n")
-	}
+	main.WriteString(versionLine(l.version))
 	fmt.Fprintf(&main, "root = %q\nstate = %q\n", p.Root, p.State)
 	if l.imports != "" {
 		fmt.Fprintf(&main, "imports = [%q]\n", strings.ReplaceAll(l.imports, "{DIR}", dir))
 	}
 	fmt.Fprintf(&main, "\n[grpc]\n  address = %q\n\n[ttrpc]\n  address = %q\n", p.Socket, p.TTRPCSocket)
-	optPlugin, criPlugin := `"io.containerd.internal.v1.opt"`, `"io.containerd.grpc.v1.cri"`
+	optPlugin := `"io.containerd.internal.v1.opt"`
 	if l.version == 1 {
-		optPlugin, criPlugin = "opt", "cri"
+		optPlugin = "opt"
 	}
 	fmt.Fprintf(&main, "\n[plugins]\n  [plugins.%s]\n    path = %q\n", optPlugin, p.Opt)
+	if l.daemon2 {
+		fmt.Fprintf(&main, "  [plugins.\"io.containerd.transfer.v1.local\"]\n    unpack_config = [{ platform = %q, snapshotter = \"native\" }]\n",
+			"linux/"+runtime.GOARCH)
+	}
 
-	placeholders := strings.NewReplacer("{R}", registryTable(l.version), "{CERTS}", certsDir)
+	dropInVersion := l.dropInVersion
+	if dropInVersion == 0 {
+		dropInVersion = l.version
+	}
+	regVersion := l.version
+	if l.imports != "" {
+		regVersion = dropInVersion
+	}
+	placeholders := strings.NewReplacer("{R}", registryTable(regVersion), "{CERTS}", certsDir)
 	for rel, content := range l.files {
 		if err := writeFile(filepath.Join(dir, rel), placeholders.Replace(content)); err != nil {
 			return "", err
 		}
 	}
+	snapshotter := func(version int) string {
+		return fmt.Sprintf("\n[%s]\n  snapshotter = \"native\"\n", snapshotterTable(version))
+	}
 	var cri strings.Builder
-	fmt.Fprintf(&cri, "\n[plugins.%s.containerd]\n  snapshotter = \"native\"\n", criPlugin)
+	if l.imports != "" && l.criInMain {
+		main.WriteString(snapshotter(l.version))
+	} else {
+		cri.WriteString(snapshotter(regVersion))
+	}
 	if l.registry != "" {
 		cri.WriteString("\n" + placeholders.Replace(l.registry))
 	}
@@ -99,7 +153,7 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 	if dropIn == "" {
 		dropIn = filepath.Join("conf.d", "cri.toml")
 	}
-	return cfg, writeFile(filepath.Join(dir, dropIn), "version = 2\n"+cri.String())
+	return cfg, writeFile(filepath.Join(dir, dropIn), versionLine(dropInVersion)+cri.String())
 }
 
 func writeFile(path, content string) error {

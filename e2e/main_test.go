@@ -19,6 +19,7 @@ var (
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	containerd2Binary, containerd2Missing = findContainerd2()
 	if unavailable = prerequisites(); unavailable != "" {
 		return m.Run() // every test then fails (CI) or skips with the reason
 	}

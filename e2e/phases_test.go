@@ -58,11 +58,11 @@ func (r *testRig) runCase(t *testing.T, c migrationCase) {
 // (the upstream is offline or fictitious), or comes from elsewhere, so a
 // later success is the registry config's doing.
 func (r *testRig) negativeControl(t *testing.T, c migrationCase, dir string) {
-	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), c.layout.bare())
+	cfg, err := writeConfig(dir, c.certs(dir), c.layout.bare())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctd, err := r.startContainerd(t, dir, cfg)
+	ctd, err := r.startContainerd(t, c, dir, cfg)
 	if err != nil {
 		t.Fatalf("containerd with a bare config: %v", err)
 	}
@@ -78,11 +78,11 @@ func (r *testRig) negativeControl(t *testing.T, c migrationCase, dir string) {
 // legacyPhase: the legacy config pulls from the expected registry, or, for a
 // config containerd refuses, leaves containerd without a CRI image service.
 func (r *testRig) legacyPhase(t *testing.T, c migrationCase, dir string) {
-	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), c.layout)
+	cfg, err := writeConfig(dir, c.certs(dir), c.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctd, err := r.startContainerd(t, dir, cfg)
+	ctd, err := r.startContainerd(t, c, dir, cfg)
 	if c.legacyCRIError != "" {
 		if !errors.Is(err, rig.ErrCRIImageServiceMissing) {
 			t.Fatalf("containerd should refuse this config (CRI image service missing), got: %v", err)
@@ -95,6 +95,23 @@ func (r *testRig) legacyPhase(t *testing.T, c migrationCase, dir string) {
 	}
 	if err != nil {
 		t.Fatalf("containerd with the legacy config: %v", err)
+	}
+	t.Cleanup(func() {
+		log := ctd.Log()
+		for _, want := range c.legacyLog {
+			if want = strings.ReplaceAll(want, "{DIR}", dir); !strings.Contains(log, want) {
+				t.Errorf("containerd log with the legacy config lacks %q", want)
+			}
+		}
+	})
+	if c.legacyPullError != "" {
+		for _, p := range c.pulls {
+			pullErr := r.expectPullFails(t, ctd, p.image)
+			if !strings.Contains(pullErr.Error(), c.legacyPullError) && !strings.Contains(ctd.Log(), c.legacyPullError) {
+				t.Errorf("pull of %s failed without %q in the error or the containerd log: %v", p.image, c.legacyPullError, pullErr)
+			}
+		}
+		return
 	}
 	r.expectPulls(t, ctd, c.pulls)
 }
@@ -110,11 +127,24 @@ var configErrors = []string{
 	"`configs.tls` is deprecated",
 }
 
+// localPullMode is what containerd 2.x logs when legacy registry settings
+// make the CRI pull without the transfer service.
+const localPullMode = "Falling back to local image pull mode"
+
+// configErrors2 are the containerd 2.x forms of configErrors: the CRI image
+// plugin refusing its config (which cascades to the other CRI plugins) and
+// a transfer service that cannot unpack.
+var configErrors2 = []string{
+	"invalid cri image config",
+	"failed to load plugin io.containerd.cri.v1.images",
+	"no unpack platforms defined",
+}
+
 // migratedPhase runs `certsd-migrate apply` on a fresh copy of the legacy
 // files (or of c.migrated), then pulls with the result. It sets *applied once
 // apply succeeded.
 func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, applied *bool) {
-	certs := filepath.Join(dir, "certs.d")
+	certs := c.certs(dir)
 	input := c.layout
 	if c.migrated != nil {
 		input = *c.migrated
@@ -156,15 +186,29 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, appli
 	if c.afterApply != nil {
 		c.afterApply(t, dir)
 	}
-	ctd, err := r.startContainerd(t, dir, cfg)
+	ctd, err := r.startContainerd(t, c, dir, cfg)
 	if err != nil {
 		t.Fatalf("containerd with the migrated config: %v", err)
 	}
 	t.Cleanup(func() {
 		log := ctd.Log()
-		for _, bad := range configErrors {
+		bads := configErrors
+		if c.containerd2 {
+			bads = append(slices.Clip(bads), configErrors2...)
+		}
+		for _, bad := range bads {
 			if strings.Contains(log, bad) {
 				t.Errorf("containerd log after migration contains %q", bad)
+			}
+		}
+		if c.containerd2 {
+			if local := strings.Contains(log, localPullMode); local != c.localPullMode {
+				t.Errorf("containerd 2.x after migration: local image pull mode = %v, want %v (log line %q)", local, c.localPullMode, localPullMode)
+			}
+			for _, line := range strings.Split(log, "\n") {
+				if strings.Contains(line, "Ignoring unknown key") && strings.Contains(line, "registry") {
+					t.Errorf("containerd 2.x ignored a registry setting after migration: %s", line)
+				}
 			}
 		}
 	})
@@ -173,7 +217,7 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, appli
 
 // idempotentPhase: diff with the same flags finds nothing left to do.
 func (r *testRig) idempotentPhase(t *testing.T, c migrationCase, dir string) {
-	cfg, certs := filepath.Join(dir, "config.toml"), filepath.Join(dir, "certs.d")
+	cfg, certs := filepath.Join(dir, "config.toml"), c.certs(dir)
 	run := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
 	if run.code != 0 || run.stdout != "" || run.stderr != "" {
 		t.Fatalf("diff after apply should exit 0 with no output:\n%s", run)
@@ -182,9 +226,13 @@ func (r *testRig) idempotentPhase(t *testing.T, c migrationCase, dir string) {
 
 // startContainerd starts an isolated containerd for one phase; it is
 // stopped (and its log printed if the test failed) at the end of the test.
-func (r *testRig) startContainerd(t *testing.T, dir, cfg string) (*rig.Containerd, error) {
+func (r *testRig) startContainerd(t *testing.T, c migrationCase, dir, cfg string) (*rig.Containerd, error) {
 	t.Helper()
-	ctd, err := rig.StartContainerd(context.Background(), cfg, rig.PathsIn(dir).Socket, filepath.Join(dir, "containerd.log"))
+	binary := rig.ContainerdBinary
+	if c.containerd2 {
+		binary = containerd2Binary
+	}
+	ctd, err := rig.StartContainerd(context.Background(), binary, cfg, rig.PathsIn(dir).Socket, filepath.Join(dir, "containerd.log"))
 	if ctd == nil {
 		t.Fatalf("starting containerd: %v", err)
 	}
@@ -212,8 +260,8 @@ func (r *testRig) expectPulls(t *testing.T, ctd *rig.Containerd, pulls []pull) {
 }
 
 // expectPullFails checks that p.image cannot be pulled and that no server
-// served a blob trying.
-func (r *testRig) expectPullFails(t *testing.T, ctd *rig.Containerd, image string) {
+// served a blob trying. It returns the pull's error.
+func (r *testRig) expectPullFails(t *testing.T, ctd *rig.Containerd, image string) error {
 	t.Helper()
 	marks := r.mark(t)
 	ctx, cancel := context.WithTimeout(context.Background(), pullTimeout)
@@ -224,6 +272,7 @@ func (r *testRig) expectPullFails(t *testing.T, ctd *rig.Containerd, image strin
 	}
 	t.Logf("pull of %s failed as expected: %v", image, err)
 	r.expectNoBlobsServed(t, marks, nil)
+	return err
 }
 
 // expectPull pulls p.image and checks it came from p.from: the image ID is

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ContainerdBinary is the daemon under test.
+// ContainerdBinary is the default daemon under test (Debian's containerd 1.6).
 const ContainerdBinary = "containerd"
 
 // Containerd is one isolated containerd daemon.
@@ -38,16 +38,16 @@ func PathsIn(dir string) ContainerdPaths {
 	}
 }
 
-// StartContainerd runs `containerd --config config` (its log in logPath) and
+// StartContainerd runs `<binary> --config config` (its log in logPath) and
 // waits until the gRPC server answers. The returned error is nil when the CRI
 // image service is ready; it wraps ErrCRIImageServiceMissing when containerd
 // runs without it (a config the CRI plugin refused). In both cases the daemon
 // is running and must be stopped with Stop.
-func StartContainerd(ctx context.Context, config, socket, logPath string) (*Containerd, error) {
+func StartContainerd(ctx context.Context, binary, config, socket, logPath string) (*Containerd, error) {
 	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
 		return nil, fmt.Errorf("containerd: %w", err)
 	}
-	proc, err := StartProc("containerd", logPath, ContainerdBinary, "--config", config)
+	proc, err := StartProc("containerd", logPath, binary, "--config", config)
 	if err != nil {
 		return nil, err
 	}
