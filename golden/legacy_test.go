@@ -282,8 +282,13 @@ func deepMerge(dst, src map[string]any) {
 // foldAuths applies containerd's auths → configs conversion (§2.3): the key
 // is parsed as a URL; with a scheme it becomes u.Host, else it stays; the
 // auths entry overwrites configs[key].auth.
+//
+// containerd ranges over the auths map, so when two keys name one host the
+// winner is random; the reference takes them in sorted order, the last
+// winning, which is the choice the tool documents (auths-ambiguous).
 func (r *legacyRegistry) foldAuths() error {
-	for k, a := range r.Auths {
+	for _, k := range sortedKeys(r.Auths) {
+		a := r.Auths[k]
 		u, err := url.Parse(k)
 		if err != nil {
 			return fmt.Errorf("failed to parse registry url %q from `registry.auths`: %w", k, err)
@@ -295,7 +300,6 @@ func (r *legacyRegistry) foldAuths() error {
 			r.Configs = map[string]legacyRegistryConfig{}
 		}
 		cfg := r.Configs[k]
-		a := a
 		cfg.Auth = &a
 		r.Configs[k] = cfg
 	}
