@@ -2,29 +2,21 @@ package convert
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/certsd-migrate/certsd-migrate/internal/goldenseed"
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
-	"golang.org/x/tools/txtar"
 )
 
 // FuzzConvert feeds arbitrary config.toml bytes through the conversion: it
 // must never panic, and whatever it produces must parse again, with the
 // edited config free of mirrors and tls tables.
 func FuzzConvert(f *testing.F) {
-	seeds, _ := filepath.Glob("../golden/testdata/*.txtar")
-	for _, s := range seeds {
-		a, err := txtar.ParseFile(s)
-		if err != nil {
-			continue
-		}
-		for _, file := range a.Files {
-			if strings.HasPrefix(file.Name, "in/") && strings.HasSuffix(file.Name, ".toml") {
-				f.Add(file.Data, uint8(0))
-			}
-		}
+	for _, data := range goldenseed.Files("../golden/testdata", func(name string) bool {
+		return strings.HasPrefix(name, "in/") && strings.HasSuffix(name, ".toml")
+	}) {
+		f.Add(data, uint8(0))
 	}
 	if data, err := os.ReadFile("../examples/node/etc/containerd/config.toml"); err == nil {
 		f.Add(data, uint8(1))
@@ -69,17 +61,10 @@ func FuzzConvert(f *testing.F) {
 
 // FuzzRegistries does the same for registries.yaml input.
 func FuzzRegistries(f *testing.F) {
-	seeds, _ := filepath.Glob("../golden/testdata/k3s-*.txtar")
-	for _, s := range seeds {
-		a, err := txtar.ParseFile(s)
-		if err != nil {
-			continue
-		}
-		for _, file := range a.Files {
-			if strings.HasSuffix(file.Name, "registries.yaml") {
-				f.Add(file.Data)
-			}
-		}
+	for _, data := range goldenseed.Files("../golden/testdata", func(name string) bool {
+		return strings.HasSuffix(name, "registries.yaml")
+	}) {
+		f.Add(data)
 	}
 	f.Add([]byte("mirrors:\n  docker.io:\n    endpoint: [\"m:5000/x\"]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

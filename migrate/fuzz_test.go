@@ -6,25 +6,17 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/tools/txtar"
-
 	"github.com/certsd-migrate/certsd-migrate/convert"
+	"github.com/certsd-migrate/certsd-migrate/internal/goldenseed"
 )
 
 // FuzzApplyIdempotent checks the promise operators rely on: whatever config
 // the tool accepts, after apply a second run has nothing to change.
 func FuzzApplyIdempotent(f *testing.F) {
-	seeds, _ := filepath.Glob("../golden/testdata/*.txtar")
-	for _, s := range seeds {
-		a, err := txtar.ParseFile(s)
-		if err != nil {
-			continue
-		}
-		for _, file := range a.Files {
-			if file.Name == "in/etc/containerd/config.toml" {
-				f.Add(file.Data, uint8(0))
-			}
-		}
+	for _, data := range goldenseed.Files("../golden/testdata", func(name string) bool {
+		return name == "in/etc/containerd/config.toml"
+	}) {
+		f.Add(data, uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
 		root := t.TempDir()
