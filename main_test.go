@@ -192,3 +192,32 @@ MultiLineToken123
 		}
 	}
 }
+
+func TestColorAndBackupFlags(t *testing.T) {
+	root := node(t, nodeConfig)
+	_, colored, _ := runCLI("diff", "--root", root, "--color", "always")
+	if !strings.Contains(colored, "\x1b[31m-") || !strings.Contains(colored, "\x1b[32m+") {
+		t.Errorf("--color always printed no coloured lines:\n%q", colored)
+	}
+	for _, mode := range []string{"never", "auto"} { // auto: stdout is not a terminal
+		if _, plain, _ := runCLI("diff", "--root", root, "--color", mode); strings.Contains(plain, "\x1b[") {
+			t.Errorf("--color %s printed escape sequences", mode)
+		}
+	}
+	if code, _, stderr := runCLI("apply", "--root", root, "--no-backup"); code != exitOK {
+		t.Fatalf("apply exit %d: %s", code, stderr)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "etc/containerd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".bak") {
+			t.Errorf("--no-backup left a backup: %s", e.Name())
+		}
+	}
+	root2 := node(t, nodeConfig)
+	if code, _, stderr := runCLI("apply", "--root", root2); code != exitOK || !strings.Contains(stderr, "backup /etc/containerd/config.toml.certsd-migrate-") {
+		t.Errorf("apply without --no-backup: exit %d, stderr %q", code, stderr)
+	}
+}

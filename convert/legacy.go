@@ -293,16 +293,8 @@ func parseTLS(file string, v *tomldoc.Value, what string) (*TLS, error) {
 			if err != nil {
 				return nil, err
 			}
-			if s.Value == "" {
-				continue // containerd treats an empty path as unset
-			}
-			switch key {
-			case "ca_file":
-				tls.CAFile = &s
-			case "cert_file":
-				tls.CertFile = &s
-			default:
-				tls.KeyFile = &s
+			if s.Value != "" { // containerd treats an empty path as unset
+				*tls.file(key) = &s
 			}
 		case "insecure_skip_verify":
 			if val.Kind != tomldoc.Bool {
@@ -342,6 +334,18 @@ func parseAuth(file string, v *tomldoc.Value, what string) (*Auth, error) {
 		*dst = s.Value
 	}
 	return a, nil
+}
+
+// file returns the field a TLS file key (ca_file, cert_file, key_file)
+// names; the key names are the same in config.toml and registries.yaml.
+func (t *TLS) file(key string) **StringValue {
+	switch key {
+	case "ca_file":
+		return &t.CAFile
+	case "cert_file":
+		return &t.CertFile
+	}
+	return &t.KeyFile
 }
 
 // field returns the field a key names, or nil; tokenKey is the format's

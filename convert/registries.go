@@ -210,14 +210,7 @@ func (p *yamlParser) config(n *yaml.Node, what string) (*HostConfig, error) {
 					if err != nil || s.Value == "" {
 						return err
 					}
-					switch key {
-					case "ca_file":
-						t.CAFile = &s
-					case "cert_file":
-						t.CertFile = &s
-					default:
-						t.KeyFile = &s
-					}
+					*t.file(key) = &s
 					return nil
 				case "insecure_skip_verify":
 					b, ok := yaml11Bool(v)

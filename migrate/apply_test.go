@@ -48,7 +48,7 @@ func nodeBefore() map[string]nodeFile {
 func migration(root string) *Plan {
 	return &Plan{Root: root, Files: []FileChange{
 		{Path: hostsPath, Kind: HostsKind, Action: Create, After: []byte(hostsTOML), Mode: 0o644},
-		{Path: keyPath, Kind: HostsKind, Action: Create, After: []byte(clientKey), Mode: 0o600, Secret: true},
+		{Path: keyPath, Kind: HostsKind, Action: Create, After: []byte(clientKey), Mode: 0o600},
 		{Path: configPath, Kind: ConfigKind, Action: Modify, Before: []byte(oldConfig), After: []byte(newConfig), Mode: 0o640, Backup: true},
 	}}
 }

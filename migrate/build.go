@@ -183,7 +183,7 @@ func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, 
 	if h.HasSecret() {
 		mode = 0o600
 	}
-	fc := FileChange{Path: nodeFile, Kind: HostsKind, Action: Create, After: h.Render(), Mode: mode, Secret: h.HasSecret()}
+	fc := FileChange{Path: nodeFile, Kind: HostsKind, Action: Create, After: h.Render(), Mode: mode}
 	if err := p.checkReplaceable(nodeFile); err != nil {
 		return fc, false, err
 	}

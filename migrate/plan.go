@@ -5,7 +5,6 @@ package migrate
 
 import (
 	"io/fs"
-	"path/filepath"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
 )
@@ -39,11 +38,9 @@ type FileChange struct {
 	// Before is the current content (nil when the file does not exist).
 	Before []byte
 	After  []byte
-	// Mode is the permission the file gets.
+	// Mode is the permission the file gets (0600 for one holding
+	// credentials).
 	Mode fs.FileMode
-	// Secret reports that the file holds credentials; its content is
-	// redacted in anything printed.
-	Secret bool
 	// Backup asks apply to keep a timestamped copy of Before beside the
 	// file before replacing it.
 	Backup bool
@@ -76,9 +73,4 @@ func (p *Plan) Changed() bool {
 }
 
 // OnDisk maps a node path to the path to open on this machine.
-func (p *Plan) OnDisk(path string) string {
-	if p.Root == "" {
-		return path
-	}
-	return filepath.Join(p.Root, path)
-}
+func (p *Plan) OnDisk(path string) string { return onDisk(p.Root, path) }
