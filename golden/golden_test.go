@@ -1,8 +1,8 @@
-// Package golden runs certsd-migrate end to end on golden cases: one txtar
-// archive per case under testdata/, in the style of Go's cmd/go script
-// tests. Each archive holds:
+// Package golden runs certsd-migrate's command line (internal/cli.Run, in
+// process, cases in parallel) on golden cases: one txtar archive per case
+// under testdata/, in the style of Go's cmd/go script tests. Each archive holds:
 //
-//	-- args --                the command-line flags, one per line
+//	-- args --                the command-line flags, separated by white space
 //	-- in/<node path> --      the node's files before the run (the --root tree)
 //	-- want/<node path> --    each file created or modified by apply
 //	-- want.diff --           what `diff` prints on stdout
@@ -19,10 +19,8 @@ package golden
 import (
 	"bytes"
 	"flag"
-	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -31,35 +29,10 @@ import (
 
 	"golang.org/x/tools/txtar"
 
-	// The cases run the built binary; importing its packages makes go
-	// test's cache notice when they change (use -count=1 after editing
-	// main.go).
-	_ "github.com/certsd-migrate/certsd-migrate/migrate"
+	"github.com/certsd-migrate/certsd-migrate/internal/cli"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
-
-// binary is the certsd-migrate binary under test, built by TestMain.
-var binary string
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	dir, err := os.MkdirTemp("", "certsd-migrate-golden")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	binary = filepath.Join(dir, "certsd-migrate")
-	build := exec.Command("go", "build", "-o", binary, "github.com/certsd-migrate/certsd-migrate")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building certsd-migrate:", err)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // goldenCase is one parsed archive.
 type goldenCase struct {
@@ -133,18 +106,11 @@ type runResult struct {
 	exit           int
 }
 
+// runTool runs the command line in process, as the binary would.
 func runTool(t *testing.T, root string, args ...string) runResult {
 	t.Helper()
-	cmd := exec.Command(binary, append(args, "--root", root, "--color", "never")...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	exit := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		exit = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	exit := cli.Run(append(args, "--root", root, "--color", "never"), &stdout, &stderr)
 	// Messages name temp paths only through --root, which never appears
 	// in node paths; guard against a leak anyway.
 	clean := func(s string) string { return strings.ReplaceAll(s, root, "$ROOT") }
@@ -176,6 +142,7 @@ func readTree(t *testing.T, root string) map[string][]byte {
 func TestGolden(t *testing.T) {
 	for _, c := range loadCases(t) {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each case has its own root; the tool keeps no global state
 			root := c.writeTree(t)
 			diff := runTool(t, root, append([]string{"diff"}, c.args...)...)
 			var after map[string][]byte
