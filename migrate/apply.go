@@ -34,9 +34,9 @@ type ApplyResult struct {
 	Backups []string // node paths of the backups made
 }
 
-// ErrChanged reports that a file's content is no longer what the plan was
+// errChanged reports that a file's content is no longer what the plan was
 // made from.
-var ErrChanged = errors.New("changed since the preview; run again")
+var errChanged = errors.New("changed since the preview; run again")
 
 // backupTimeFormat is the UTC timestamp in backup names.
 const backupTimeFormat = "20060102T150405Z"
@@ -104,13 +104,13 @@ type owner struct{ uid, gid int }
 // for Create, holding exactly c.Before for Modify. The Action decides, not
 // whether Before is nil, so an empty existing file cannot pass for absent.
 func currentState(p *Plan, c FileChange) (fileState, error) {
-	path := p.OnDisk(c.Path)
+	path := p.diskPath(c.Path)
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && c.Action == Create:
 		return fileState{}, nil
 	case errors.Is(err, fs.ErrNotExist) || err == nil && c.Action == Create:
-		return fileState{}, fmt.Errorf("%s: %w", c.Path, ErrChanged)
+		return fileState{}, fmt.Errorf("%s: %w", c.Path, errChanged)
 	case err != nil:
 		return fileState{}, fmt.Errorf("checking %s: %w", c.Path, unwrapPathError(err))
 	case !fi.Mode().IsRegular():
@@ -122,7 +122,7 @@ func currentState(p *Plan, c FileChange) (fileState, error) {
 		return fileState{}, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
 	}
 	if !bytes.Equal(data, c.Before) {
-		return fileState{}, fmt.Errorf("%s: %w", c.Path, ErrChanged)
+		return fileState{}, fmt.Errorf("%s: %w", c.Path, errChanged)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	return fileState{mode: fi.Mode().Perm(), owner: &owner{int(st.Uid), int(st.Gid)}}, nil
@@ -176,7 +176,7 @@ func (a *applier) apply(c FileChange, old fileState) error {
 
 // write replaces c's file and remembers how to undo that.
 func (a *applier) write(c FileChange, old fileState) error {
-	path := a.plan.OnDisk(c.Path)
+	path := a.plan.diskPath(c.Path)
 	if err := a.step("write", c.Path); err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func (a *applier) write(c FileChange, old fileState) error {
 func (a *applier) mkdirs(dir string) error {
 	var missing []string
 	for d := dir; ; d = filepath.Dir(d) {
-		_, err := os.Stat(a.plan.OnDisk(d))
+		_, err := os.Stat(a.plan.diskPath(d))
 		if err == nil {
 			break
 		}
@@ -223,7 +223,7 @@ func (a *applier) mkdirs(dir string) error {
 }
 
 func (a *applier) mkdir(dir string) error {
-	path := a.plan.OnDisk(dir)
+	path := a.plan.diskPath(dir)
 	if err := os.Mkdir(path, 0o755); err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (a *applier) mkdir(dir string) error {
 func (a *applier) backup(c FileChange, old fileState) error {
 	base := c.Path + ".certsd-migrate-" + a.stamp + ".bak"
 	if a.imported(base) || a.imported(base+".1") {
-		base = filepath.Join(BackupDir, c.Path) + "." + a.stamp + ".bak"
+		base = filepath.Join(backupDir, c.Path) + "." + a.stamp + ".bak"
 		if err := a.mkdirs(filepath.Dir(base)); err != nil {
 			return fmt.Errorf("backing up %s: %w", c.Path, err)
 		}
@@ -255,7 +255,7 @@ func (a *applier) backup(c FileChange, old fileState) error {
 		if n > 0 {
 			name = fmt.Sprintf("%s.%d", base, n)
 		}
-		path := a.plan.OnDisk(name)
+		path := a.plan.diskPath(name)
 		// O_EXCL: an existing backup is never overwritten, even one made
 		// by a concurrent run.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, old.mode)
@@ -275,8 +275,8 @@ func (a *applier) backup(c FileChange, old fileState) error {
 	return fmt.Errorf("backing up %s: too many backups named %s.*", c.Path, base)
 }
 
-// BackupDir holds the backups that cannot go beside their file.
-const BackupDir = "/var/backups/certsd-migrate"
+// backupDir holds the backups that cannot go beside their file.
+const backupDir = "/var/backups/certsd-migrate"
 
 // imported reports whether one of the config's import globs matches path.
 func (a *applier) imported(path string) bool {

@@ -30,12 +30,12 @@ type Options struct {
 	convert.Options
 }
 
-// ConflictError reports hosts.toml files that belong to someone else.
-type ConflictError struct {
+// conflictError reports hosts.toml files that belong to someone else.
+type conflictError struct {
 	Paths []string
 }
 
-func (e *ConflictError) Error() string {
+func (e *conflictError) Error() string {
 	if len(e.Paths) == 1 {
 		return fmt.Sprintf("%s already exists with different content and was not written by certsd-migrate; nothing was written (use --force to back it up and replace it)", e.Paths[0])
 	}
@@ -55,7 +55,7 @@ func Build(opts Options) (*Plan, error) {
 			return nil, err
 		}
 		if c.Before != nil {
-			_, mode, err := readIfExists(p.OnDisk(c.Path))
+			_, mode, err := readIfExists(p.diskPath(c.Path))
 			if err != nil {
 				return nil, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
 			}
@@ -80,7 +80,7 @@ func Build(opts Options) (*Plan, error) {
 	}
 	p.checkDefaultShadowed(res.Hosts)
 	if len(conflicts) > 0 {
-		return nil, &ConflictError{Paths: conflicts}
+		return nil, &conflictError{Paths: conflicts}
 	}
 	for _, f := range res.TLSFiles {
 		if w := p.checkTLSFile(f); w != nil {
@@ -92,11 +92,11 @@ func Build(opts Options) (*Plan, error) {
 
 // Well-known config locations.
 const (
-	ContainerdConfig = "/etc/containerd/config.toml"
-	K0sConfig        = "/etc/k0s/containerd.toml"
-	// K0sCertsDir is where k0s's documentation puts hosts.toml files: k0s
+	containerdConfigPath = "/etc/containerd/config.toml"
+	k0sConfigPath        = "/etc/k0s/containerd.toml"
+	// k0sCertsDir is where k0s's documentation puts hosts.toml files: k0s
 	// imports only the top-level *.toml files of containerd.d.
-	K0sCertsDir = "/etc/k0s/containerd.d/certs.d"
+	k0sCertsDir = "/etc/k0s/containerd.d/certs.d"
 )
 
 // findConfig fills in the config path when none was given.
@@ -104,22 +104,22 @@ func findConfig(opts *Options) {
 	if opts.ConfigPath != "" {
 		return
 	}
-	opts.ConfigPath = ContainerdConfig
+	opts.ConfigPath = containerdConfigPath
 	if opts.RegistriesPath != "" {
 		return
 	}
-	if _, err := os.Stat(onDisk(opts.Root, ContainerdConfig)); err == nil {
+	if _, err := os.Stat(onDisk(opts.Root, containerdConfigPath)); err == nil {
 		return
 	}
-	if _, err := os.Stat(onDisk(opts.Root, K0sConfig)); err == nil {
-		opts.ConfigPath = K0sConfig
+	if _, err := os.Stat(onDisk(opts.Root, k0sConfigPath)); err == nil {
+		opts.ConfigPath = k0sConfigPath
 	}
 }
 
 // checkReplaceable refuses, at plan time, a file that apply would refuse:
 // renaming over a symlink would replace the link, not its target.
 func (p *Plan) checkReplaceable(nodeFile string) error {
-	info, err := os.Lstat(p.OnDisk(nodeFile))
+	info, err := os.Lstat(p.diskPath(nodeFile))
 	if err != nil || info.Mode().IsRegular() {
 		return nil
 	}
@@ -137,9 +137,9 @@ func convertInputs(opts Options) (*convert.Result, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		k0s := files[0].K0sManaged || path.Dir(opts.ConfigPath) == path.Dir(K0sCertsDir)
+		k0s := files[0].K0sManaged || path.Dir(opts.ConfigPath) == path.Dir(k0sCertsDir)
 		if k0s && opts.CertsDir == "" && !hasConfigPath(files) {
-			opts.CertsDir = K0sCertsDir
+			opts.CertsDir = k0sCertsDir
 		}
 		res, err := convert.Convert(files, opts.Options)
 		return res, globs, err
@@ -187,7 +187,7 @@ func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, 
 	if err := p.checkReplaceable(nodeFile); err != nil {
 		return fc, false, err
 	}
-	before, oldMode, err := readIfExists(p.OnDisk(nodeFile))
+	before, oldMode, err := readIfExists(p.diskPath(nodeFile))
 	if err != nil {
 		return fc, false, fmt.Errorf("reading %s: %w", nodeFile, unwrapPathError(err))
 	}
@@ -218,7 +218,7 @@ func (p *Plan) checkShadowingDir(h *convert.HostsFile) {
 	}
 	alt := h.Namespace[:i] + "_" + h.Namespace[i+1:] + "_"
 	altPath := path.Join(p.CertsDir, alt)
-	if info, err := os.Stat(p.OnDisk(altPath)); err == nil && info.IsDir() {
+	if info, err := os.Stat(p.diskPath(altPath)); err == nil && info.IsDir() {
 		p.Warnings = append(p.Warnings, convert.Warning{Code: convert.WarnShadowingDir, Pos: convert.Position{File: altPath},
 			Message: fmt.Sprintf("containerd looks up %s before %s, so this existing directory hides the migrated settings for %s; merge or remove it", altPath, path.Join(p.CertsDir, h.Namespace), h.Namespace)})
 	}
@@ -237,7 +237,7 @@ func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
 	if !wildcard {
 		return
 	}
-	entries, err := os.ReadDir(p.OnDisk(p.CertsDir))
+	entries, err := os.ReadDir(p.diskPath(p.CertsDir))
 	if err != nil {
 		return
 	}
@@ -254,7 +254,7 @@ func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
 // checkTLSFile reports a certificate file that hosts mode would reject:
 // legacy ignored a bad CA file, but hosts mode fails every pull (§4.6).
 func (p *Plan) checkTLSFile(f convert.TLSFile) *convert.Warning {
-	data, err := os.ReadFile(p.OnDisk(f.Path))
+	data, err := os.ReadFile(p.diskPath(f.Path))
 	code := convert.WarnCAFile
 	if f.Role != "ca" {
 		code = convert.WarnClientCertFile

@@ -19,11 +19,11 @@ type line struct {
 	noEOL bool
 }
 
-// UnifiedDiff returns the unified diff between before and after, with
+// unifiedDiff returns the unified diff between before and after, with
 // git-style a/ and b/ names; a nil before is a new file. A non-nil redact
 // hides credentials in the printed lines (the diff itself is computed on the
 // real content, so a changed secret still shows as a changed line).
-func UnifiedDiff(path string, before, after []byte, redact func(string) string) string {
+func unifiedDiff(path string, before, after []byte, redact func(string) string) string {
 	lines := diffLines(string(before), string(after))
 	changed := false
 	for _, l := range lines {
@@ -153,8 +153,8 @@ func hunkRange(start, n int) string {
 	return fmt.Sprintf("%d,%d", start, n)
 }
 
-// Colorize adds terminal colours to a unified diff.
-func Colorize(diff string) string {
+// colorize adds terminal colours to a unified diff.
+func colorize(diff string) string {
 	const (
 		bold  = "\x1b[1m"
 		red   = "\x1b[31m"

@@ -31,13 +31,13 @@ func TestUnifiedDiffFormat(t *testing.T) {
  k
 +l
 `
-	if got := UnifiedDiff("/x.toml", []byte(before), []byte(after), nil); got != want {
+	if got := unifiedDiff("/x.toml", []byte(before), []byte(after), nil); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
-	if got := UnifiedDiff("/x.toml", []byte(before), []byte(before), nil); got != "" {
+	if got := unifiedDiff("/x.toml", []byte(before), []byte(before), nil); got != "" {
 		t.Errorf("diff of equal files = %q, want empty", got)
 	}
-	created := UnifiedDiff("/n.toml", nil, []byte("x\ny"), nil)
+	created := unifiedDiff("/n.toml", nil, []byte("x\ny"), nil)
 	wantCreated := "--- /dev/null\n+++ b/n.toml\n@@ -0,0 +1,2 @@\n+x\n+y\n\\ No newline at end of file\n"
 	if created != wantCreated {
 		t.Errorf("new file:\n%s\nwant:\n%s", created, wantCreated)
@@ -53,7 +53,7 @@ func TestUnifiedDiffRoundTrip(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		before := randomLines(rng, rng.Intn(30))
 		after := mutate(rng, before)
-		d := UnifiedDiff("/f", []byte(before), []byte(after), nil)
+		d := unifiedDiff("/f", []byte(before), []byte(after), nil)
 		got, err := applyUnified(before, d)
 		if err != nil {
 			t.Fatalf("case %d: %v\n%s", i, err, d)
@@ -110,7 +110,7 @@ func mutate(rng *rand.Rand, s string) string {
 	return res
 }
 
-// applyUnified applies a diff made by UnifiedDiff.
+// applyUnified applies a diff made by unifiedDiff.
 func applyUnified(before, diff string) (string, error) {
 	if diff == "" {
 		return before, nil
@@ -189,8 +189,8 @@ func TestRedact(t *testing.T) {
 		{`x.password = "p"`, `x.password = "<redacted>"`},
 	}
 	for _, tt := range tests {
-		if got := Redact(tt.in); got != tt.want {
-			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := redactPatterns(tt.in); got != tt.want {
+			t.Errorf("redactPatterns(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func FuzzApplyIdempotent(f *testing.F) {
 			var changed []string
 			for _, fc := range again.Files {
 				if fc.Action != Unchanged {
-					changed = append(changed, fc.Path+"\n"+UnifiedDiff(fc.Path, fc.Before, fc.After, nil))
+					changed = append(changed, fc.Path+"\n"+unifiedDiff(fc.Path, fc.Before, fc.After, nil))
 				}
 			}
 			t.Fatalf("second run changes files:\n%s\ninput:\n%s", strings.Join(changed, "\n"), data)

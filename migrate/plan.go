@@ -72,5 +72,5 @@ func (p *Plan) Changed() bool {
 	return false
 }
 
-// OnDisk maps a node path to the path to open on this machine.
-func (p *Plan) OnDisk(path string) string { return onDisk(p.Root, path) }
+// diskPath maps a node path to the path to open on this machine.
+func (p *Plan) diskPath(path string) string { return onDisk(p.Root, path) }

@@ -18,14 +18,14 @@ var secretValue = sync.OnceValue(func() *regexp.Regexp {
 // urlUserinfo matches the user information of a URL (https://user:pass@host).
 var urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://)[^/@\s"']+@`) })
 
-// Redacted is what a secret is replaced with.
-const Redacted = `"<redacted>"`
+// redactedValue is what a secret is replaced with.
+const redactedValue = `"<redacted>"`
 
-// Redact hides credentials in one line or a whole file of TOML.
-func Redact(s string) string {
+// redactPatterns hides credentials in one line or a whole file of TOML.
+func redactPatterns(s string) string {
 	// Most lines hold no credential key: skip the regexps for them.
 	if containsFold(s, "auth") || containsFold(s, "password") || containsFold(s, "identity") {
-		s = secretValue().ReplaceAllString(s, "${1}"+Redacted)
+		s = secretValue().ReplaceAllString(s, "${1}"+redactedValue)
 	}
 	if strings.Contains(s, "@") {
 		s = urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
@@ -38,12 +38,12 @@ func Redact(s string) string {
 // and the patterns above catch them where they are assigned.
 const minLiteralSecret = 6
 
-// Redactor returns the function that hides credentials in printed text:
-// the patterns of Redact, plus every known secret value (each line of a
+// redactor returns the function that hides credentials in printed text:
+// the patterns of redactPatterns, plus every known secret value (each line of a
 // multi-line one too) standing as a word of its own, which catches what a
 // line-by-line pattern cannot see, such as multi-line strings and arrays.
 // It returns nil when secrets are to be shown.
-func (p *Plan) Redactor(showSecrets bool) func(string) string {
+func (p *Plan) redactor(showSecrets bool) func(string) string {
 	if showSecrets {
 		return nil
 	}
@@ -58,7 +58,7 @@ func (p *Plan) Redactor(showSecrets bool) func(string) string {
 	// Longest first, so that a secret containing another is hidden whole.
 	sort.Slice(literals, func(i, j int) bool { return len(literals[i]) > len(literals[j]) })
 	return func(text string) string {
-		text = Redact(text)
+		text = redactPatterns(text)
 		for _, lit := range literals {
 			text = replaceWord(text, lit, "<redacted>")
 		}

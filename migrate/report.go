@@ -34,12 +34,12 @@ type FileReport struct {
 // Report renders the plan; secrets are redacted unless showSecrets.
 func (p *Plan) Report(showSecrets bool) Report {
 	r := Report{Changed: p.Changed(), CertsDir: p.CertsDir, Files: []FileReport{}, Warnings: append([]convert.Warning{}, p.Warnings...)}
-	redact := p.Redactor(showSecrets)
+	redact := p.redactor(showSecrets)
 	for _, f := range p.Files {
 		fr := FileReport{Path: f.Path, Kind: f.Kind, Action: f.Action, Mode: fmt.Sprintf("%04o", f.Mode),
 			Before: string(f.Before), After: string(f.After)}
 		if f.Action != Unchanged {
-			fr.Diff = UnifiedDiff(f.Path, f.Before, f.After, redact)
+			fr.Diff = unifiedDiff(f.Path, f.Before, f.After, redact)
 		}
 		if redact != nil {
 			fr.Before, fr.After = redact(fr.Before), redact(fr.After)
@@ -56,18 +56,18 @@ func (p *Plan) Report(showSecrets bool) Report {
 
 // WriteDiff writes the unified diff of every changed file.
 func (p *Plan) WriteDiff(w io.Writer, color, showSecrets bool) error {
-	redact := p.Redactor(showSecrets)
+	redact := p.redactor(showSecrets)
 	for _, f := range p.Files {
 		if f.Action == Unchanged {
 			continue
 		}
-		d := UnifiedDiff(f.Path, f.Before, f.After, redact)
+		d := unifiedDiff(f.Path, f.Before, f.After, redact)
 		if d == "" && f.Action == Modify {
 			// Only the mode differs.
 			d = fmt.Sprintf("--- a%s\n+++ b%s\n# mode becomes %04o\n", f.Path, f.Path, f.Mode)
 		}
 		if color {
-			d = Colorize(d)
+			d = colorize(d)
 		}
 		if _, err := io.WriteString(w, d); err != nil {
 			return err
@@ -78,7 +78,7 @@ func (p *Plan) WriteDiff(w io.Writer, color, showSecrets bool) error {
 
 // WriteWarnings writes one line per warning.
 func (p *Plan) WriteWarnings(w io.Writer, showSecrets bool) error {
-	redact := p.Redactor(showSecrets)
+	redact := p.redactor(showSecrets)
 	for _, warn := range p.Warnings {
 		line := warn.String()
 		if redact != nil {
