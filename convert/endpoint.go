@@ -28,7 +28,7 @@ type endpoint struct {
 func (e endpoint) URL() string { return e.Scheme + "://" + e.Host + e.Path }
 
 // parseEndpoint applies legacy containerd's reading of a mirror endpoint.
-func parseEndpoint(raw StringValue, warn func(Warning)) (endpoint, error) {
+func parseEndpoint(raw stringSetting, warn func(Warning)) (endpoint, error) {
 	s := raw.Value
 	if !strings.Contains(s, "://") {
 		// Legacy picks the scheme from the endpoint's own host: plain http

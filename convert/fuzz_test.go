@@ -39,7 +39,7 @@ func FuzzConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, c := range res.Configs {
+		for _, c := range res.ConfigEdits {
 			again, err := ParseConfig(c.Path, c.After)
 			if err != nil {
 				t.Fatalf("edited config does not parse: %v\n%s", err, c.After)
@@ -80,7 +80,7 @@ func FuzzRegistries(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, c := range res.Configs {
+		for _, c := range res.ConfigEdits {
 			if _, err := ParseConfig(c.Path, c.After); err != nil {
 				t.Fatalf("config does not parse: %v\n%s", err, c.After)
 			}

@@ -30,7 +30,7 @@ func (c *converter) checkVersions(files []*ConfigFile) error {
 		}
 	}
 	main := files[0]
-	if main.Version == 1 && t.includes2x() && t.Min.Less(Version{2, 3, 0}) {
+	if main.Version == 1 && t.includes2x() && t.Min.Less(release{2, 3, 0}) {
 		c.warn(Warning{Code: WarnV1ConfigOn2x, Pos: Position{File: main.Path},
 			Message: "this is a version 1 config: containerd 2.0–2.2 ignore every CRI setting in it, config_path included (2.3+ migrate it); before upgrading to 2.x, convert it with `containerd config migrate`"})
 	}

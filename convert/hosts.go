@@ -29,14 +29,14 @@ type HostsFile struct {
 	// Server is the root entry: its URL is the server line, and its other
 	// keys apply to it. nil, or an empty URL, leaves the root to each
 	// image's own registry (as _default needs).
-	Server *HostEntry
-	Hosts  []HostEntry
+	Server *hostEntry
+	Hosts  []hostEntry
 	// Source is the config file the settings came from.
 	Source string
 }
 
-// HostEntry is a [host."…"] table, or the root entry.
-type HostEntry struct {
+// hostEntry is a [host."…"] table, or the root entry.
+type hostEntry struct {
 	URL          string
 	Capabilities []string
 	CA           []string
@@ -106,7 +106,7 @@ func (h *HostsFile) Render() []byte {
 	return []byte(b.String())
 }
 
-func writeEntryKeys(b *strings.Builder, e *HostEntry, indent string) {
+func writeEntryKeys(b *strings.Builder, e *hostEntry, indent string) {
 	if len(e.Capabilities) > 0 {
 		b.WriteString(indent + "capabilities = " + stringArray(e.Capabilities) + "\n")
 	}

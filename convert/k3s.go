@@ -33,9 +33,9 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 		opts.Auth = AuthKeep
 	}
 	if opts.Target == (Target{}) {
-		opts.Target = DefaultTarget
+		opts.Target = defaultTarget
 	}
-	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &Registry{Configs: rf.Configs}, configFile: configPath}
+	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &registryTable{Configs: rf.Configs}, configFile: configPath}
 	if rf.Auths != nil {
 		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
 			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})
@@ -80,7 +80,7 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 		if c.auth[key].header != "" {
 			continue
 		}
-		want := c.auth[key].Auth
+		want := c.auth[key].authConfig
 		if r := config.Registry; r != nil && r.Configs[key] != nil && r.Configs[key].Auth != nil {
 			if sameCredentials(r.Configs[key].Auth, want) {
 				continue // already there (a second run)
@@ -97,11 +97,11 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	if config.created {
 		before = nil
 	}
-	res.Configs = []ConfigEdit{{Path: config.Path, Before: before, After: after}}
+	res.ConfigEdits = []ConfigEdit{{Path: config.Path, Before: before, After: after}}
 	return c.finish(res)
 }
 
-func hasSettings(configs map[string]*HostConfig) bool {
+func hasSettings(configs map[string]*registryConfig) bool {
 	for _, c := range configs {
 		if c.Auth != nil || c.TLS != nil {
 			return true
@@ -113,7 +113,7 @@ func hasSettings(configs map[string]*HostConfig) bool {
 // dockerHubCredentials moves credentials keyed "docker.io", which k3s's
 // containerd uses for Docker Hub, to "registry-1.docker.io", where upstream
 // containerd looks them up (semantics §4.4).
-func (c *converter) dockerHubCredentials(rf *RegistriesFile) map[string]*HostConfig {
+func (c *converter) dockerHubCredentials(rf *RegistriesFile) map[string]*registryConfig {
 	hub := rf.Configs["docker.io"]
 	if c.opts.Flavor == FlavorK3s || hub == nil || hub.Auth == nil {
 		return rf.Configs
@@ -121,22 +121,22 @@ func (c *converter) dockerHubCredentials(rf *RegistriesFile) map[string]*HostCon
 	if r1 := rf.Configs["registry-1.docker.io"]; r1 != nil && r1.Auth != nil {
 		return rf.Configs
 	}
-	configs := map[string]*HostConfig{}
+	configs := map[string]*registryConfig{}
 	for k, v := range rf.Configs {
 		configs[k] = v
 	}
-	configs["docker.io"] = &HostConfig{TLS: hub.TLS, Pos: hub.Pos}
-	configs["registry-1.docker.io"] = &HostConfig{Auth: hub.Auth, Pos: hub.Pos}
+	configs["docker.io"] = &registryConfig{TLS: hub.TLS, Pos: hub.Pos}
+	configs["registry-1.docker.io"] = &registryConfig{Auth: hub.Auth, Pos: hub.Pos}
 	c.warn(Warning{Code: WarnDockerHubConfigKey, Pos: hub.Auth.Pos,
 		Message: "k3s's containerd reads Docker Hub credentials under configs.\"docker.io\"; upstream containerd looks them up under registry-1.docker.io, so they are written there"})
 	return configs
 }
 
-func sameCredentials(a, b *Auth) bool {
+func sameCredentials(a, b *authConfig) bool {
 	return a.Username == b.Username && a.Password == b.Password && a.Auth == b.Auth && a.IdentityToken == b.IdentityToken
 }
 
-func hasTLS(r *Registry) bool {
+func hasTLS(r *registryTable) bool {
 	for _, c := range r.Configs {
 		if c.TLS != nil {
 			return true
@@ -150,7 +150,7 @@ type k3sNamespace struct {
 	name      string
 	def       *endpoint // the default endpoint; nil for "*"
 	endpoints []endpoint
-	rewrites  []Rewrite
+	rewrites  []rewriteRule
 	pos       Position
 	// configured reports a configs entry for the namespace itself.
 	configured bool
@@ -167,7 +167,7 @@ func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
 			if err := validHost(name); err != nil {
 				return nil, errorf(pos, "registry key %q is not a registry host[:port] (%v); it would not be a safe directory name", name, err)
 			}
-			def, err := k3sEndpoint(StringValue{Value: name, Pos: pos})
+			def, err := k3sEndpoint(stringSetting{Value: name, Pos: pos})
 			if err != nil {
 				return nil, err
 			}
@@ -235,7 +235,7 @@ func (c *converter) k3sHostsFiles(rf *RegistriesFile) ([]*HostsFile, error) {
 // applyRewrites keeps k3s rewrites for a k3s target, turns a plain prefix
 // rewrite into an endpoint path when asked, and refuses otherwise:
 // upstream containerd has no rewrite.
-func (c *converter) applyRewrites(ns *k3sNamespace, m *YAMLMirror) error {
+func (c *converter) applyRewrites(ns *k3sNamespace, m *yamlMirror) error {
 	if len(ns.endpoints) == 0 {
 		c.warn(Warning{Code: WarnRewriteUnused, Pos: m.Rewrites[0].Pattern.Pos,
 			Message: fmt.Sprintf("mirrors.%s.rewrite never applied: k3s rewrites only on mirror endpoints, and this mirror has none besides the registry itself", quoteKey(ns.name))})
@@ -281,7 +281,7 @@ var (
 	})
 )
 
-func plainPrefixRewrite(rules []Rewrite) (string, bool) {
+func plainPrefixRewrite(rules []rewriteRule) (string, bool) {
 	if len(rules) != 1 || !wholeRepo().MatchString(rules[0].Pattern.Value) {
 		return "", false
 	}
@@ -296,7 +296,7 @@ func plainPrefixRewrite(rules []Rewrite) (string, bool) {
 // loopback host with a port other than 443, docker.io named by its
 // registry host, "", "/" and "/v2" as the default path, and any other path
 // kept verbatim as the API root.
-func k3sEndpoint(raw StringValue) (endpoint, error) {
+func k3sEndpoint(raw stringSetting) (endpoint, error) {
 	s := raw.Value
 	if !strings.Contains(s, "://") {
 		s = "//" + s
@@ -331,7 +331,7 @@ func k3sEndpoint(raw StringValue) (endpoint, error) {
 
 // k3sTLS looks up the TLS settings k3s uses for a host: its own configs
 // entry, else, for Docker Hub, the entry under its other name.
-func k3sTLS(configs map[string]*HostConfig, host string) *TLS {
+func k3sTLS(configs map[string]*registryConfig, host string) *tlsConfig {
 	keys := []string{host}
 	switch host {
 	case "docker.io":
@@ -351,8 +351,8 @@ func (c *converter) k3sHostsFile(ns *k3sNamespace, rf *RegistriesFile) *HostsFil
 	f := &HostsFile{Namespace: ns.name, Source: rf.Path}
 	// k3s puts TLS settings on http hosts too (containerd then tries
 	// HTTPS first); the migration keeps what k3s did.
-	entry := func(ep endpoint, tlsHost string) HostEntry {
-		e := HostEntry{URL: ep.URL(), OverridePath: ep.OverridePath}
+	entry := func(ep endpoint, tlsHost string) hostEntry {
+		e := hostEntry{URL: ep.URL(), OverridePath: ep.OverridePath}
 		if t := k3sTLS(rf.Configs, tlsHost); t != nil {
 			if t.CAFile != nil {
 				e.CA = []string{c.tlsPath(*t.CAFile, "ca")}
@@ -367,7 +367,7 @@ func (c *converter) k3sHostsFile(ns *k3sNamespace, rf *RegistriesFile) *HostsFil
 		}
 		return e
 	}
-	var root HostEntry
+	var root hostEntry
 	if ns.def != nil {
 		root = entry(*ns.def, ns.name)
 		root.Capabilities = rootCapabilities

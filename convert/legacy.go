@@ -10,7 +10,7 @@ import (
 )
 
 // The legacy CRI registry table, as containerd's CRI plugin reads it
-// (semantics §1.2). One Registry holds what one file sets.
+// (semantics §1.2). One registryTable holds what one file sets.
 //
 //	[plugins.<cri plugin>.registry]
 //	  config_path = "/etc/containerd/certs.d"        # string, a path list
@@ -23,45 +23,46 @@ import (
 //	    username, password, auth, identitytoken = "<string>"
 //	  [...registry.auths."<url>"]                    # older form of configs.*.auth
 //	  [...registry.headers]                          # name = ["value", ...]
-type Registry struct {
-	ConfigPath *StringValue
-	Mirrors    map[string]*Mirror
-	Configs    map[string]*HostConfig
-	Auths      map[string]*Auth
+type registryTable struct {
+	ConfigPath *stringSetting
+	Mirrors    map[string]*mirrorEntry
+	Configs    map[string]*registryConfig
+	Auths      map[string]*authConfig
 	// Headers is kept in config.toml as it is; only its presence matters.
 	Headers bool
 	// Pos is where the registry table is defined.
 	Pos Position
 }
 
-// StringValue is a string setting and where it was set.
-type StringValue struct {
+// stringSetting is a string setting and where it was set.
+type stringSetting struct {
 	Value string
 	Pos   Position
 }
 
-// Mirror is mirrors."<namespace>".
-type Mirror struct {
-	Endpoints []StringValue
+// mirrorEntry is mirrors."<namespace>".
+type mirrorEntry struct {
+	Endpoints []stringSetting
 	Pos       Position
 }
 
-// HostConfig is configs."<host>".
-type HostConfig struct {
-	TLS  *TLS
-	Auth *Auth
+// registryConfig is configs."<host>" (containerd's CRI RegistryConfig; not a
+// hosts.toml entry, which containerd calls hostConfig).
+type registryConfig struct {
+	TLS  *tlsConfig
+	Auth *authConfig
 	Pos  Position
 }
 
-// TLS is configs."<host>".tls. File paths are as written.
-type TLS struct {
-	CAFile, CertFile, KeyFile *StringValue
+// tlsConfig is configs."<host>".tls. File paths are as written.
+type tlsConfig struct {
+	CAFile, CertFile, KeyFile *stringSetting
 	InsecureSkipVerify        bool
 	Pos                       Position
 }
 
-// Auth is configs."<host>".auth or auths."<url>".
-type Auth struct {
+// authConfig is configs."<host>".auth or auths."<url>".
+type authConfig struct {
 	Username, Password, Auth, IdentityToken string
 	Pos                                     Position
 }
@@ -86,7 +87,7 @@ type ConfigFile struct {
 	Imports []string
 	// Registry is the registry table at this file's version's plugin path,
 	// nil if the file has none.
-	Registry *Registry
+	Registry *registryTable
 	// DefinesCRIPlugin reports that the file has a table for the CRI plugin
 	// that holds the registry, which in containerd 1.x replaces the same
 	// plugin's table from files merged before it.
@@ -99,8 +100,8 @@ type ConfigFile struct {
 	K0sManaged bool
 }
 
-// K0sManagedMarker is the first line of the config k0s generates.
-const K0sManagedMarker = "# k0s_managed=true"
+// k0sManagedMarker is the first line of the config k0s generates.
+const k0sManagedMarker = "# k0s_managed=true"
 
 // ParseConfig parses one containerd config file. path is the file's path
 // on the node; it is used in messages only.
@@ -114,7 +115,7 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 	}
 	f := &ConfigFile{Path: path, Doc: doc, Version: 1}
 	firstLine, _, _ := strings.Cut(string(data), "\n")
-	f.K0sManaged = strings.TrimSpace(firstLine) == K0sManagedMarker
+	f.K0sManaged = strings.TrimSpace(firstLine) == k0sManagedMarker
 	if v := doc.Root.Get("version"); v != nil {
 		n, err := strconv.Atoi(v.Str)
 		if v.Kind != tomldoc.Integer || err != nil {
@@ -162,12 +163,12 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 	return f, nil
 }
 
-func parseRegistry(file string, v *tomldoc.Value) (*Registry, error) {
+func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
 	t, err := table(file, v, "registry")
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{Pos: at(file, v.Pos)}
+	r := &registryTable{Pos: at(file, v.Pos)}
 	for _, key := range t.Keys {
 		val := t.Fields[key]
 		switch key {
@@ -190,7 +191,7 @@ func parseRegistry(file string, v *tomldoc.Value) (*Registry, error) {
 			if err != nil {
 				return nil, err
 			}
-			r.Auths = map[string]*Auth{}
+			r.Auths = map[string]*authConfig{}
 			for _, k := range mt.Keys {
 				if r.Auths[k], err = parseAuth(file, mt.Fields[k], "registry.auths."+tomldoc.Key(k)); err != nil {
 					return nil, err
@@ -214,19 +215,19 @@ func parseRegistry(file string, v *tomldoc.Value) (*Registry, error) {
 	return r, nil
 }
 
-func parseMirrors(file string, v *tomldoc.Value) (map[string]*Mirror, error) {
+func parseMirrors(file string, v *tomldoc.Value) (map[string]*mirrorEntry, error) {
 	t, err := table(file, v, "registry.mirrors")
 	if err != nil {
 		return nil, err
 	}
-	mirrors := map[string]*Mirror{}
+	mirrors := map[string]*mirrorEntry{}
 	for _, ns := range t.Keys {
 		what := "registry.mirrors." + tomldoc.Key(ns)
 		mt, err := table(file, t.Fields[ns], what)
 		if err != nil {
 			return nil, err
 		}
-		m := &Mirror{Pos: at(file, t.Fields[ns].Pos)}
+		m := &mirrorEntry{Pos: at(file, t.Fields[ns].Pos)}
 		for _, key := range mt.Keys {
 			val := mt.Fields[key]
 			switch key {
@@ -246,19 +247,19 @@ func parseMirrors(file string, v *tomldoc.Value) (map[string]*Mirror, error) {
 	return mirrors, nil
 }
 
-func parseConfigs(file string, v *tomldoc.Value) (map[string]*HostConfig, error) {
+func parseConfigs(file string, v *tomldoc.Value) (map[string]*registryConfig, error) {
 	t, err := table(file, v, "registry.configs")
 	if err != nil {
 		return nil, err
 	}
-	configs := map[string]*HostConfig{}
+	configs := map[string]*registryConfig{}
 	for _, host := range t.Keys {
 		what := "registry.configs." + tomldoc.Key(host)
 		ct, err := table(file, t.Fields[host], what)
 		if err != nil {
 			return nil, err
 		}
-		c := &HostConfig{Pos: at(file, t.Fields[host].Pos)}
+		c := &registryConfig{Pos: at(file, t.Fields[host].Pos)}
 		for _, key := range ct.Keys {
 			val := ct.Fields[key]
 			switch key {
@@ -279,12 +280,12 @@ func parseConfigs(file string, v *tomldoc.Value) (map[string]*HostConfig, error)
 	return configs, nil
 }
 
-func parseTLS(file string, v *tomldoc.Value, what string) (*TLS, error) {
+func parseTLS(file string, v *tomldoc.Value, what string) (*tlsConfig, error) {
 	t, err := table(file, v, what)
 	if err != nil {
 		return nil, err
 	}
-	tls := &TLS{Pos: at(file, v.Pos)}
+	tls := &tlsConfig{Pos: at(file, v.Pos)}
 	for _, key := range t.Keys {
 		val := t.Fields[key]
 		switch key {
@@ -315,12 +316,12 @@ func parseTLS(file string, v *tomldoc.Value, what string) (*TLS, error) {
 	return tls, nil
 }
 
-func parseAuth(file string, v *tomldoc.Value, what string) (*Auth, error) {
+func parseAuth(file string, v *tomldoc.Value, what string) (*authConfig, error) {
 	t, err := table(file, v, what)
 	if err != nil {
 		return nil, err
 	}
-	a := &Auth{Pos: at(file, v.Pos)}
+	a := &authConfig{Pos: at(file, v.Pos)}
 	for _, key := range t.Keys {
 		val := t.Fields[key]
 		dst := a.field(key, "identitytoken")
@@ -338,7 +339,7 @@ func parseAuth(file string, v *tomldoc.Value, what string) (*Auth, error) {
 
 // file returns the field a TLS file key (ca_file, cert_file, key_file)
 // names; the key names are the same in config.toml and registries.yaml.
-func (t *TLS) file(key string) **StringValue {
+func (t *tlsConfig) file(key string) **stringSetting {
 	switch key {
 	case "ca_file":
 		return &t.CAFile
@@ -351,7 +352,7 @@ func (t *TLS) file(key string) **StringValue {
 // field returns the field a key names, or nil; tokenKey is the format's
 // name for the identity token (identitytoken in TOML, identity_token in
 // registries.yaml).
-func (a *Auth) field(key, tokenKey string) *string {
+func (a *authConfig) field(key, tokenKey string) *string {
 	switch key {
 	case "username":
 		return &a.Username
@@ -372,18 +373,18 @@ func table(file string, v *tomldoc.Value, what string) (*tomldoc.Tab, error) {
 	return v.Table, nil
 }
 
-func str(file string, v *tomldoc.Value, what string) (StringValue, error) {
+func str(file string, v *tomldoc.Value, what string) (stringSetting, error) {
 	if v.Kind != tomldoc.String {
-		return StringValue{}, typeError(file, v, what, "a string")
+		return stringSetting{}, typeError(file, v, what, "a string")
 	}
-	return StringValue{Value: v.Str, Pos: at(file, v.Pos)}, nil
+	return stringSetting{Value: v.Str, Pos: at(file, v.Pos)}, nil
 }
 
-func stringList(file string, v *tomldoc.Value, what string) ([]StringValue, error) {
+func stringList(file string, v *tomldoc.Value, what string) ([]stringSetting, error) {
 	if v.Kind != tomldoc.Array {
 		return nil, typeError(file, v, what, "an array of strings")
 	}
-	out := make([]StringValue, 0, len(v.Items))
+	out := make([]stringSetting, 0, len(v.Items))
 	for _, item := range v.Items {
 		s, err := str(file, item, what+" item")
 		if err != nil {

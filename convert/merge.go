@@ -11,7 +11,7 @@ import (
 // plugin's whole table with the one from the file merged last; 2.x merges
 // plugin tables key by key, the later file winning.
 type effective struct {
-	reg *Registry
+	reg *registryTable
 	// live are the files whose registry settings are in effect and are
 	// therefore edited.
 	live []*ConfigFile
@@ -29,7 +29,7 @@ func merge1x(files []*ConfigFile) effective {
 			owner = f
 		}
 	}
-	e := effective{reg: &Registry{}}
+	e := effective{reg: &registryTable{}}
 	for _, f := range files {
 		if f.Registry != nil && f != owner {
 			e.shadowed = append(e.shadowed, f)
@@ -45,7 +45,7 @@ func merge1x(files []*ConfigFile) effective {
 
 // merge2x applies containerd 2.x's rule, per registry entry.
 func merge2x(files []*ConfigFile) effective {
-	e := effective{reg: &Registry{Mirrors: map[string]*Mirror{}, Configs: map[string]*HostConfig{}, Auths: map[string]*Auth{}}}
+	e := effective{reg: &registryTable{Mirrors: map[string]*mirrorEntry{}, Configs: map[string]*registryConfig{}, Auths: map[string]*authConfig{}}}
 	for _, f := range files {
 		r := f.Registry
 		if r == nil {
@@ -63,7 +63,7 @@ func merge2x(files []*ConfigFile) effective {
 			e.reg.Mirrors[ns] = m
 		}
 		for h, c := range r.Configs {
-			merged := &HostConfig{Pos: c.Pos}
+			merged := &registryConfig{Pos: c.Pos}
 			if prev := e.reg.Configs[h]; prev != nil {
 				*merged = *prev
 			}
@@ -87,7 +87,7 @@ func merge2x(files []*ConfigFile) effective {
 }
 
 // fingerprint renders the settings without positions, to compare merges.
-func (r *Registry) fingerprint() string {
+func (r *registryTable) fingerprint() string {
 	var b strings.Builder
 	if r.ConfigPath != nil {
 		fmt.Fprintf(&b, "config_path=%q\n", r.ConfigPath.Value)
@@ -116,7 +116,7 @@ func (r *Registry) fingerprint() string {
 	return b.String()
 }
 
-func sv(s *StringValue) string {
+func sv(s *stringSetting) string {
 	if s == nil {
 		return `""`
 	}

@@ -80,7 +80,7 @@ func (c *converter) hostsFiles(source string) ([]*HostsFile, error) {
 	return files, nil
 }
 
-func tlsMeaningful(t *TLS) bool {
+func tlsMeaningful(t *tlsConfig) bool {
 	return t.CAFile != nil || t.CertFile != nil || t.InsecureSkipVerify
 }
 
@@ -170,8 +170,8 @@ func nsName(ns string) string {
 
 // entry builds the hosts.toml entry for one legacy endpoint, with the TLS
 // settings and credentials legacy looked up by the endpoint's host (§3).
-func (c *converter) entry(ep endpoint, ns string) HostEntry {
-	e := HostEntry{URL: ep.URL(), Capabilities: mirrorCapabilities, OverridePath: ep.OverridePath}
+func (c *converter) entry(ep endpoint, ns string) hostEntry {
+	e := hostEntry{URL: ep.URL(), Capabilities: mirrorCapabilities, OverridePath: ep.OverridePath}
 	if cfg := c.reg.Configs[ep.Host]; cfg != nil && cfg.TLS != nil && tlsMeaningful(cfg.TLS) {
 		if ep.Scheme == "http" {
 			// Legacy never used TLS for an http endpoint, and TLS keys on
@@ -202,7 +202,7 @@ func (c *converter) entry(ep endpoint, ns string) HostEntry {
 // tlsPath makes a legacy TLS path absolute. Legacy read it relative to
 // containerd's working directory, which is / under systemd; hosts.toml
 // would read it relative to its own directory (§4.3).
-func (c *converter) tlsPath(p StringValue, role string) string {
+func (c *converter) tlsPath(p stringSetting, role string) string {
 	abs := p.Value
 	if !filepath.IsAbs(abs) {
 		abs = filepath.Join("/", abs)

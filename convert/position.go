@@ -22,16 +22,16 @@ func (p Position) String() string {
 
 func at(file string, p tomldoc.Pos) Position { return Position{File: file, Line: p.Line, Col: p.Col} }
 
-// Error is a problem with the input that stops the conversion.
-type Error struct {
+// inputError is a problem with the input that stops the conversion.
+type inputError struct {
 	Pos Position
 	Msg string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+func (e *inputError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
 
-func errorf(pos Position, format string, args ...any) *Error {
-	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+func errorf(pos Position, format string, args ...any) *inputError {
+	return &inputError{Pos: pos, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Warning is something the user must know about the conversion: a setting

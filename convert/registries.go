@@ -23,23 +23,23 @@ import (
 //	auths: ...                       # deprecated; k3s ignores it
 type RegistriesFile struct {
 	Path    string
-	Mirrors map[string]*YAMLMirror
-	Configs map[string]*HostConfig
+	Mirrors map[string]*yamlMirror
+	Configs map[string]*registryConfig
 	// Auths is the deprecated auths map, which k3s parses and ignores.
 	Auths *Position
 }
 
-// YAMLMirror is mirrors."<namespace>" of a registries.yaml.
-type YAMLMirror struct {
-	Endpoints []StringValue
-	Rewrites  []Rewrite
+// yamlMirror is mirrors."<namespace>" of a registries.yaml.
+type yamlMirror struct {
+	Endpoints []stringSetting
+	Rewrites  []rewriteRule
 	Pos       Position
 }
 
-// Rewrite is one rewrite rule, applied by k3s's containerd to the
+// rewriteRule is one rewrite rule, applied by k3s's containerd to the
 // repository part of an image name.
-type Rewrite struct {
-	Pattern, Replacement StringValue
+type rewriteRule struct {
+	Pattern, Replacement stringSetting
 }
 
 // ParseRegistries parses a registries.yaml.
@@ -49,7 +49,7 @@ func ParseRegistries(path string, data []byte) (*RegistriesFile, error) {
 		return nil, fmt.Errorf("%s: invalid YAML: %w", path, err)
 	}
 	p := yamlParser{file: path}
-	rf := &RegistriesFile{Path: path, Mirrors: map[string]*YAMLMirror{}, Configs: map[string]*HostConfig{}}
+	rf := &RegistriesFile{Path: path, Mirrors: map[string]*yamlMirror{}, Configs: map[string]*registryConfig{}}
 	if len(doc.Content) == 0 {
 		return rf, nil // an empty file, as k3s reads a missing one
 	}
@@ -143,15 +143,15 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func (p *yamlParser) str(n *yaml.Node, what string) (StringValue, error) {
+func (p *yamlParser) str(n *yaml.Node, what string) (stringSetting, error) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return StringValue{}, p.typeError(n, what, "a string")
+		return stringSetting{}, p.typeError(n, what, "a string")
 	}
-	return StringValue{Value: n.Value, Pos: p.pos(n)}, nil
+	return stringSetting{Value: n.Value, Pos: p.pos(n)}, nil
 }
 
-func (p *yamlParser) mirror(n *yaml.Node, what string) (*YAMLMirror, error) {
-	m := &YAMLMirror{}
+func (p *yamlParser) mirror(n *yaml.Node, what string) (*yamlMirror, error) {
+	m := &yamlMirror{}
 	err := p.mapping(n, what, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "endpoint":
@@ -175,7 +175,7 @@ func (p *yamlParser) mirror(n *yaml.Node, what string) (*YAMLMirror, error) {
 				if err != nil {
 					return err
 				}
-				m.Rewrites = append(m.Rewrites, Rewrite{Pattern: StringValue{Value: pattern, Pos: p.pos(k)}, Replacement: repl})
+				m.Rewrites = append(m.Rewrites, rewriteRule{Pattern: stringSetting{Value: pattern, Pos: p.pos(k)}, Replacement: repl})
 				return nil
 			})
 		}
@@ -184,12 +184,12 @@ func (p *yamlParser) mirror(n *yaml.Node, what string) (*YAMLMirror, error) {
 	return m, err
 }
 
-func (p *yamlParser) config(n *yaml.Node, what string) (*HostConfig, error) {
-	c := &HostConfig{}
+func (p *yamlParser) config(n *yaml.Node, what string) (*registryConfig, error) {
+	c := &registryConfig{}
 	err := p.mapping(n, what, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "auth":
-			a := &Auth{Pos: p.pos(k)}
+			a := &authConfig{Pos: p.pos(k)}
 			c.Auth = a
 			return p.mapping(v, what+".auth", func(key string, k, v *yaml.Node) error {
 				dst := a.field(key, "identity_token")
@@ -201,7 +201,7 @@ func (p *yamlParser) config(n *yaml.Node, what string) (*HostConfig, error) {
 				return err
 			})
 		case "tls":
-			t := &TLS{Pos: p.pos(k)}
+			t := &tlsConfig{Pos: p.pos(k)}
 			c.TLS = t
 			return p.mapping(v, what+".tls", func(key string, k, v *yaml.Node) error {
 				switch key {

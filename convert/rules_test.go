@@ -37,7 +37,7 @@ func TestParseEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			var warnings []Warning
-			ep, err := parseEndpoint(StringValue{Value: tt.in}, func(w Warning) { warnings = append(warnings, w) })
+			ep, err := parseEndpoint(stringSetting{Value: tt.in}, func(w Warning) { warnings = append(warnings, w) })
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.err)
@@ -129,17 +129,17 @@ func TestParseTarget(t *testing.T) {
 
 func TestBasicAuth(t *testing.T) {
 	tests := []struct {
-		auth Auth
+		auth authConfig
 		want string
 		err  bool
 	}{
-		{auth: Auth{Username: "u", Password: "p"}, want: "Basic dTpw"},
-		{auth: Auth{Username: "u", Password: "p", Auth: "eDp5"}, want: "Basic dTpw"}, // username first
-		{auth: Auth{Auth: "dTpw"}, want: "Basic dTpw"},
-		{auth: Auth{IdentityToken: "tok", Auth: "dTpw"}, want: ""}, // identitytoken before auth
-		{auth: Auth{Auth: "not base64!"}, err: true},
-		{auth: Auth{Auth: "bm9jb2xvbg=="}, err: true}, // "nocolon"
-		{auth: Auth{}, err: true},
+		{auth: authConfig{Username: "u", Password: "p"}, want: "Basic dTpw"},
+		{auth: authConfig{Username: "u", Password: "p", Auth: "eDp5"}, want: "Basic dTpw"}, // username first
+		{auth: authConfig{Auth: "dTpw"}, want: "Basic dTpw"},
+		{auth: authConfig{IdentityToken: "tok", Auth: "dTpw"}, want: ""}, // identitytoken before auth
+		{auth: authConfig{Auth: "not base64!"}, err: true},
+		{auth: authConfig{Auth: "bm9jb2xvbg=="}, err: true}, // "nocolon"
+		{auth: authConfig{}, err: true},
 	}
 	for _, tt := range tests {
 		got, err := basicAuth(&tt.auth)

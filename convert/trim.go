@@ -27,7 +27,7 @@ type trimSpec struct {
 
 type authBlock struct {
 	Key  string
-	Auth *Auth
+	Auth *authConfig
 }
 
 // removed reports whether the registry setting at rel (a key path below

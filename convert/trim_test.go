@@ -157,10 +157,10 @@ func TestTrimShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Configs) != 1 {
-				t.Fatalf("%d configs edited, want 1", len(res.Configs))
+			if len(res.ConfigEdits) != 1 {
+				t.Fatalf("%d configs edited, want 1", len(res.ConfigEdits))
 			}
-			if got := string(res.Configs[0].After); got != tt.want {
+			if got := string(res.ConfigEdits[0].After); got != tt.want {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})

@@ -48,12 +48,12 @@ const (
 	v3RuntimePlugin = "io.containerd.cri.v1.runtime"
 )
 
-// ToVersion3 rewrites a version 1 or 2 containerd config (typically a k0s
+// upgradeToVersion3 rewrites a version 1 or 2 containerd config (typically a k0s
 // drop-in) as a version 3 config, moving each setting to the plugin path
 // containerd 2.x's own migration moves it to (semantics: containerd's
-// ConfigMigration functions). It refuses, with an *Error naming file:line:col,
+// ConfigMigration functions). It refuses, with an *inputError naming file:line:col,
 // any setting it cannot move.
-func ToVersion3(path string, data []byte) ([]byte, []Warning, error) {
+func upgradeToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	doc, err := tomldoc.Parse(data)
 	if err != nil {
 		if se, ok := err.(*tomldoc.SyntaxError); ok {

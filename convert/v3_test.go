@@ -316,7 +316,7 @@ bin_dirs = ["/opt/cni/bin"]
 func TestV3Convert(t *testing.T) {
 	for _, tc := range v3Cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, warns, err := ToVersion3("/etc/k0s/containerd.d/test.toml", []byte(tc.in))
+			out, warns, err := upgradeToVersion3("/etc/k0s/containerd.d/test.toml", []byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,7 +338,7 @@ func TestV3Convert(t *testing.T) {
 				t.Errorf("output version %v", v)
 			}
 			// A version 3 config goes through unchanged.
-			again, warns, err := ToVersion3("x.toml", out)
+			again, warns, err := upgradeToVersion3("x.toml", out)
 			if err != nil || string(again) != string(out) || len(warns) != 0 {
 				t.Errorf("second run: %v, %v, changed: %v", err, warns, string(again) != string(out))
 			}
@@ -351,7 +351,7 @@ func TestV3Convert(t *testing.T) {
 func TestV3Semantics(t *testing.T) {
 	for _, tc := range v3Cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := ToVersion3("test.toml", []byte(tc.in))
+			out, _, err := upgradeToVersion3("test.toml", []byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -375,18 +375,18 @@ func FuzzV3(f *testing.F) {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out, _, err := ToVersion3("f.toml", []byte(in))
+		out, _, err := upgradeToVersion3("f.toml", []byte(in))
 		if err != nil {
-			var e *Error
+			var e *inputError
 			if !errors.As(err, &e) {
-				t.Fatalf("error %v is not an *Error", err)
+				t.Fatalf("error %v is not an *inputError", err)
 			}
 			return
 		}
 		if _, err := tomldoc.Parse(out); err != nil {
 			t.Fatalf("output does not parse: %v\n%s", err, out)
 		}
-		again, warns, err := ToVersion3("f.toml", out)
+		again, warns, err := upgradeToVersion3("f.toml", out)
 		if err != nil || string(again) != string(out) || len(warns) != 0 {
 			t.Fatalf("second run: %v, %v", err, warns)
 		}
@@ -418,7 +418,7 @@ version = 3
 [plugins."io.containerd.grpc.v1.cri"]
   disable_tcp_service = true
 `)
-	out, warns, err := ToVersion3("x.toml", in)
+	out, warns, err := upgradeToVersion3("x.toml", in)
 	if err != nil || len(warns) != 0 || string(out) != string(in) {
 		t.Errorf("got %q, %v, %v; want the input back", out, warns, err)
 	}
@@ -473,10 +473,10 @@ func TestV3Errors(t *testing.T) {
 		{"invalid TOML", "version = 2\n[plugins\n", `f.toml:2:9: invalid TOML: expected ']' to close table name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := ToVersion3("f.toml", []byte(tc.in))
-			var e *Error
+			out, _, err := upgradeToVersion3("f.toml", []byte(tc.in))
+			var e *inputError
 			if !errors.As(err, &e) {
-				t.Fatalf("got %q, %v; want *Error", out, err)
+				t.Fatalf("got %q, %v; want *inputError", out, err)
 			}
 			if !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("error\n%s\nwant\n%s", err, tc.want)
@@ -493,7 +493,7 @@ func TestV3Warnings(t *testing.T) {
 [plugins."io.containerd.monitor.task.v1.cgroups"]
   no_prometheus = false
 `
-	out, warns, err := ToVersion3("f.toml", []byte(in))
+	out, warns, err := upgradeToVersion3("f.toml", []byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +525,7 @@ no_prometheus = true
 // migration functions, transcribed (cmd/containerd/server/config/config.go
 // v1Migrate; then, for each version step, the ConfigMigration of the plugins
 // in graph order: images and runtime before the CRI plugin), with the one
-// difference ToVersion3 makes on purpose (see v3OracleImages).
+// difference upgradeToVersion3 makes on purpose (see v3OracleImages).
 func v3Oracle(t *testing.T, c map[string]any) map[string]any {
 	version, _ := c["version"].(int64)
 	if version == 0 {
@@ -623,7 +623,7 @@ func v3OracleImages(pluginConfigs map[string]any) {
 	containerdConfMap := containerdConf.(map[string]any)
 	// DIFFERENCE: containerd returns here when the containerd table has no
 	// runtimes, dropping snapshotter, disable_snapshot_annotations and
-	// discard_unpacked_layers; ToVersion3 keeps them.
+	// discard_unpacked_layers; upgradeToVersion3 keeps them.
 	runtimesConf, ok := containerdConfMap["runtimes"]
 	if !ok {
 		runtimesConf = map[string]any{}
@@ -745,7 +745,7 @@ func v3OracleCRI(pluginConfigs map[string]any) {
 }
 
 // v3Normalize re-decodes a config and drops its empty tables, which
-// containerd's migration leaves and ToVersion3 does not write.
+// containerd's migration leaves and upgradeToVersion3 does not write.
 func v3Normalize(t *testing.T, c map[string]any) map[string]any {
 	b, err := toml.Marshal(c)
 	if err != nil {

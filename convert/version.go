@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// Version is a containerd release number.
-type Version struct{ Major, Minor, Patch int }
+// release is a containerd release number.
+type release struct{ Major, Minor, Patch int }
 
-func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+func (v release) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
 
 // Less reports whether v is older than w.
-func (v Version) Less(w Version) bool {
+func (v release) Less(w release) bool {
 	if v.Major != w.Major {
 		return v.Major < w.Major
 	}
@@ -23,27 +23,27 @@ func (v Version) Less(w Version) bool {
 }
 
 // AtLeast reports whether v is w or newer.
-func (v Version) AtLeast(w Version) bool { return !v.Less(w) }
+func (v release) AtLeast(w release) bool { return !v.Less(w) }
 
 // Versions that change what the output must look like (semantics §9).
 var (
-	minSupported    = Version{1, 6, 0}  // override_path
-	defaultDirSince = Version{1, 6, 17} // _default, also 1.7.0
-	v2_0            = Version{2, 0, 0}
-	v2_1            = Version{2, 1, 0} // transfer service; keeping configs.auth forces local pull
-	latestKnown     = Version{2, 99, 99}
+	minSupported    = release{1, 6, 0}  // override_path
+	defaultDirSince = release{1, 6, 17} // _default, also 1.7.0
+	v2_0            = release{2, 0, 0}
+	v2_1            = release{2, 1, 0} // transfer service; keeping configs.auth forces local pull
+	latestKnown     = release{2, 99, 99}
 )
 
 // Target is the range of containerd versions that will read the output.
 type Target struct {
-	Min, Max Version
+	Min, Max release
 	// Explicit reports that the user named the version.
 	Explicit bool
 }
 
-// DefaultTarget is every containerd from 1.6.17 through 2.x: output valid on
+// defaultTarget is every containerd from 1.6.17 through 2.x: output valid on
 // all of them.
-var DefaultTarget = Target{Min: defaultDirSince, Max: latestKnown}
+var defaultTarget = Target{Min: defaultDirSince, Max: latestKnown}
 
 // ParseTarget parses "1.6.20", "1.7" or "2" into the range of releases the
 // string names ("1.7" is every 1.7.x).
@@ -68,11 +68,11 @@ func ParseTarget(s string) (Target, error) {
 	t := Target{Explicit: true}
 	switch len(nums) {
 	case 1:
-		t.Min, t.Max = Version{nums[0], 0, 0}, Version{nums[0], 99, 99}
+		t.Min, t.Max = release{nums[0], 0, 0}, release{nums[0], 99, 99}
 	case 2:
-		t.Min, t.Max = Version{nums[0], nums[1], 0}, Version{nums[0], nums[1], 99}
+		t.Min, t.Max = release{nums[0], nums[1], 0}, release{nums[0], nums[1], 99}
 	default:
-		t.Min = Version{nums[0], nums[1], nums[2]}
+		t.Min = release{nums[0], nums[1], nums[2]}
 		t.Max = t.Min
 	}
 	if t.Min.Less(minSupported) {
@@ -85,7 +85,7 @@ func (t Target) String() string {
 	if t.Min == t.Max {
 		return t.Min.String()
 	}
-	if t == DefaultTarget {
+	if t == defaultTarget {
 		return "1.6.17 through 2.x"
 	}
 	return t.Min.String() + " through " + t.Max.String()
@@ -104,12 +104,12 @@ func (t Target) includes2x() bool { return t.Max.AtLeast(v2_0) }
 // release doing so, some at least one.
 func (t Target) ImportGlobFromWorkDir() (all, some bool) {
 	if t == (Target{}) {
-		t = DefaultTarget
+		t = defaultTarget
 	}
-	buggy := func(v Version) bool {
-		return v.Less(Version{1, 6, 30}) || (v.AtLeast(Version{1, 7, 0}) && v.Less(Version{1, 7, 16}))
+	buggy := func(v release) bool {
+		return v.Less(release{1, 6, 30}) || (v.AtLeast(release{1, 7, 0}) && v.Less(release{1, 7, 16}))
 	}
-	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(Version{1, 6, 30}) || t.Min.AtLeast(Version{1, 7, 0}))
-	some = buggy(t.Min) || buggy(t.Max) || (t.Min.Less(Version{1, 7, 0}) && t.Max.AtLeast(Version{1, 7, 0}))
+	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(release{1, 6, 30}) || t.Min.AtLeast(release{1, 7, 0}))
+	some = buggy(t.Min) || buggy(t.Max) || (t.Min.Less(release{1, 7, 0}) && t.Max.AtLeast(release{1, 7, 0}))
 	return all, some
 }

@@ -10,7 +10,7 @@ import (
 func BenchmarkPreviewExample(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := Build(Options{Root: "../examples/node", ConfigPath: "/etc/containerd/config.toml"})
+		p, err := Build(Options{Root: "../examples/node", ConfigFile: "/etc/containerd/config.toml"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,12 +16,12 @@ import (
 type Options struct {
 	// Root stands for the node's "/"; "" is the real root.
 	Root string
-	// ConfigPath is the main containerd config's path on the node; ""
+	// ConfigFile is the main containerd config's path on the node; ""
 	// finds it: /etc/containerd/config.toml, else k0s's
 	// /etc/k0s/containerd.toml.
-	ConfigPath string
+	ConfigFile string
 	// RegistriesPath names a k3s/RKE2 registries.yaml to convert instead
-	// of the config's own registry settings; ConfigPath is then the
+	// of the config's own registry settings; ConfigFile is then the
 	// config that gets config_path (created when absent).
 	RegistriesPath string
 	// Force overwrites hosts.toml files that certsd-migrate did not write,
@@ -49,7 +49,7 @@ func Build(opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Root: opts.Root, CertsDir: res.CertsDir, Warnings: res.Warnings, ImportGlobs: globs, Secrets: res.Secrets}
-	for _, c := range res.Configs {
+	for _, c := range res.ConfigEdits {
 		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Create, After: c.After, Mode: 0o644}
 		if err := p.checkReplaceable(c.Path); err != nil {
 			return nil, err
@@ -101,10 +101,10 @@ const (
 
 // findConfig fills in the config path when none was given.
 func findConfig(opts *Options) {
-	if opts.ConfigPath != "" {
+	if opts.ConfigFile != "" {
 		return
 	}
-	opts.ConfigPath = containerdConfigPath
+	opts.ConfigFile = containerdConfigPath
 	if opts.RegistriesPath != "" {
 		return
 	}
@@ -112,7 +112,7 @@ func findConfig(opts *Options) {
 		return
 	}
 	if _, err := os.Stat(onDisk(opts.Root, k0sConfigPath)); err == nil {
-		opts.ConfigPath = k0sConfigPath
+		opts.ConfigFile = k0sConfigPath
 	}
 }
 
@@ -133,11 +133,11 @@ func (p *Plan) checkReplaceable(nodeFile string) error {
 func convertInputs(opts Options) (*convert.Result, []string, error) {
 	findConfig(&opts)
 	if opts.RegistriesPath == "" {
-		files, globs, err := loadConfigs(opts.Root, opts.ConfigPath, opts.Target)
+		files, globs, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target)
 		if err != nil {
 			return nil, nil, err
 		}
-		k0s := files[0].K0sManaged || path.Dir(opts.ConfigPath) == path.Dir(k0sCertsDir)
+		k0s := files[0].K0sManaged || path.Dir(opts.ConfigFile) == path.Dir(k0sCertsDir)
 		if k0s && opts.CertsDir == "" && !hasConfigPath(files) {
 			opts.CertsDir = k0sCertsDir
 		}
@@ -153,16 +153,16 @@ func convertInputs(opts Options) (*convert.Result, []string, error) {
 		return nil, nil, err
 	}
 	var config *convert.ConfigFile
-	configData, _, err := readIfExists(onDisk(opts.Root, opts.ConfigPath))
+	configData, _, err := readIfExists(onDisk(opts.Root, opts.ConfigFile))
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", opts.ConfigPath, unwrapPathError(err))
+		return nil, nil, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
 	}
 	if configData != nil {
-		if config, err = convert.ParseConfig(opts.ConfigPath, configData); err != nil {
+		if config, err = convert.ParseConfig(opts.ConfigFile, configData); err != nil {
 			return nil, nil, err
 		}
 	}
-	res, err := convert.ConvertRegistries(rf, config, opts.ConfigPath, opts.Options)
+	res, err := convert.ConvertRegistries(rf, config, opts.ConfigFile, opts.Options)
 	return res, nil, err
 }
 

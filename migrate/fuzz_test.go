@@ -27,7 +27,7 @@ func FuzzApplyIdempotent(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		opts := Options{Root: root, ConfigPath: "/etc/containerd/config.toml"}
+		opts := Options{Root: root, ConfigFile: "/etc/containerd/config.toml"}
 		opts.Target, _ = convert.ParseTarget("2.1")
 		if mode&1 != 0 {
 			opts.Auth = convert.AuthHeader

@@ -154,7 +154,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 }
 
 func (c *invocation) options() (migrate.Options, error) {
-	opts := migrate.Options{Root: c.root, ConfigPath: c.config, Force: c.force, RegistriesPath: c.registries}
+	opts := migrate.Options{Root: c.root, ConfigFile: c.config, Force: c.force, RegistriesPath: c.registries}
 	opts.CertsDir = c.certsDir
 	opts.RewriteToPath = c.rewritePath
 	if c.toVersion != 0 && c.toVersion != 3 {
@@ -196,7 +196,7 @@ func (c *invocation) options() (migrate.Options, error) {
 	}
 	// Node paths are absolute: relative ones are relative to the working
 	// directory, or to --root.
-	for _, p := range []*string{&opts.ConfigPath, &opts.RegistriesPath, &opts.CertsDir} {
+	for _, p := range []*string{&opts.ConfigFile, &opts.RegistriesPath, &opts.CertsDir} {
 		if *p == "" || filepath.IsAbs(*p) {
 			continue
 		}
