@@ -17,7 +17,7 @@ func TestWarningCodesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := parser.ParseFile(token.NewFileSet(), "position.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "diag.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +38,6 @@ func TestWarningCodesDocumented(t *testing.T) {
 		return true
 	})
 	if n < 20 {
-		t.Errorf("found only %d warning codes in position.go", n)
+		t.Errorf("found only %d warning codes in diag.go", n)
 	}
 }
