@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
+	"github.com/certsd-migrate/certsd-migrate/internal/tomltree"
 )
 
 // Rewriting a version 1 or 2 config as a version 3 config, the way
@@ -43,9 +44,9 @@ import (
 
 // Plugin IDs.
 const (
-	v3CRIPlugin     = "io.containerd.grpc.v1.cri"
-	v3ImagesPlugin  = "io.containerd.cri.v1.images"
-	v3RuntimePlugin = "io.containerd.cri.v1.runtime"
+	criPlugin        = "io.containerd.grpc.v1.cri"
+	criImagesPlugin  = "io.containerd.cri.v1.images"
+	criRuntimePlugin = "io.containerd.cri.v1.runtime"
 )
 
 // upgradeToVersion3 rewrites a version 1 or 2 containerd config (typically a k0s
@@ -78,9 +79,9 @@ func upgradeToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	if version == 3 {
 		return data, nil, nil
 	}
-	b := newV3Builder(doc)
-	root := b.root()
-	m := &v3Migration{file: path, text: b.text}
+	tree := tomltree.New(doc)
+	root := tree.Root
+	m := &upgrade{file: path, text: tree.Text}
 	if version == 1 {
 		if err := m.v1Rename(root); err != nil {
 			return nil, nil, err
@@ -89,124 +90,40 @@ func upgradeToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	if err := m.plugins(root); err != nil {
 		return nil, nil, err
 	}
-	out := b.emit(root)
+	out := tree.Emit(3)
 	if _, err := tomldoc.Parse(out); err != nil {
 		return nil, nil, fmt.Errorf("%s: internal error: the version 3 config does not parse: %w", path, err)
 	}
 	return out, m.warnings, nil
 }
 
-// v3Node is one value of the config being rewritten.
-type v3Node struct {
-	val *tomldoc.Value // the input value; nil for values made by the migration
-	// raw is the value's text for everything written as key = value:
-	// scalars, arrays, inline tables. Empty for tables written as [headers]
-	// and for arrays of tables.
-	raw   string
-	table *v3Table   // tables, inline or not
-	elems []*v3Table // arrays of tables ([[header]])
-	src   []string   // the key path in the input
-	pos   tomldoc.Pos
-	// comment holds the comment lines before the value's statement; trailer
-	// the comment after it on the same line.
-	comment []string
-	trailer string
-}
-
-func (n *v3Node) isTable() bool { return n.table != nil && n.elems == nil }
-
-// open returns the node's table for changes, writing it as a [header]
-// table from now on.
-func (n *v3Node) open() *v3Table {
-	n.raw = ""
-	return n.table
-}
-
-// v3Table is a table whose keys keep their order.
-type v3Table struct {
-	keys   []string
-	fields map[string]*v3Node
-}
-
-func newV3Table() *v3Table { return &v3Table{fields: map[string]*v3Node{}} }
-
-func (t *v3Table) get(k string) *v3Node { return t.fields[k] }
-
-// set replaces the value at k, keeping its place, or appends k.
-func (t *v3Table) set(k string, n *v3Node) {
-	if _, ok := t.fields[k]; !ok {
-		t.keys = append(t.keys, k)
-	}
-	t.fields[k] = n
-}
-
-// insertAfter adds k just after the key after (at the end if after is
-// absent).
-func (t *v3Table) insertAfter(after, k string, n *v3Node) {
-	t.del(k)
-	i := len(t.keys)
-	for j, key := range t.keys {
-		if key == after {
-			i = j + 1
-		}
-	}
-	t.keys = append(t.keys[:i], append([]string{k}, t.keys[i:]...)...)
-	t.fields[k] = n
-}
-
-func (t *v3Table) del(k string) {
-	if _, ok := t.fields[k]; !ok {
-		return
-	}
-	delete(t.fields, k)
-	for i, key := range t.keys {
-		if key == k {
-			t.keys = append(t.keys[:i:i], t.keys[i+1:]...)
-			break
-		}
-	}
-}
-
-// rename renames old to k in place, replacing any value at k.
-func (t *v3Table) rename(old, k string) {
-	n := t.fields[old]
-	t.del(k)
-	for i, key := range t.keys {
-		if key == old {
-			t.keys[i] = k
-		}
-	}
-	delete(t.fields, old)
-	t.fields[k] = n
-}
-
-// v3Migration applies containerd's migration rules to a config's tree.
-type v3Migration struct {
+// upgrade applies containerd's migration rules to a config's tree.
+type upgrade struct {
 	file     string
 	text     func(*tomldoc.Value) string // a value's text as written
 	warnings []Warning
 }
 
-func (m *v3Migration) warn(code string, n *v3Node, format string, args ...any) {
-	m.warnings = append(m.warnings, Warning{Code: code, Pos: at(m.file, n.pos), Message: fmt.Sprintf(format, args...)})
+func (m *upgrade) warn(code string, n *tomltree.Node, format string, args ...any) {
+	m.warnings = append(m.warnings, Warning{Code: code, Pos: at(m.file, n.Pos), Message: fmt.Sprintf(format, args...)})
 }
 
 // refuse reports a setting that has no place in a version 3 config.
-func (m *v3Migration) refuse(n *v3Node, hint string) error {
-	msg := fmt.Sprintf("cannot move %s to a version 3 config: containerd 2.x has no such setting", tomldoc.DottedKey(n.src))
+func (m *upgrade) refuse(n *tomltree.Node, hint string) error {
+	msg := fmt.Sprintf("cannot move %s to a version 3 config: containerd 2.x has no such setting", tomldoc.DottedKey(n.Src))
 	if hint != "" {
 		msg += "; " + hint
 	}
-	return errorf(at(m.file, n.pos), "%s", msg)
+	return errorf(at(m.file, n.Pos), "%s", msg)
 }
 
 // invalid reports a value containerd's migration cannot handle.
-func (m *v3Migration) invalid(n *v3Node, format string, args ...any) error {
-	return errorf(at(m.file, n.pos), "cannot move %s to a version 3 config: %s", tomldoc.DottedKey(n.src), fmt.Sprintf(format, args...))
+func (m *upgrade) invalid(n *tomltree.Node, format string, args ...any) error {
+	return errorf(at(m.file, n.Pos), "cannot move %s to a version 3 config: %s", tomldoc.DottedKey(n.Src), fmt.Sprintf(format, args...))
 }
 
-func (m *v3Migration) mustTable(n *v3Node) error {
-	if !n.isTable() {
+func (m *upgrade) mustTable(n *tomltree.Node) error {
+	if !n.IsTable() {
 		return m.invalid(n, "it must be a table")
 	}
 	return nil
@@ -214,7 +131,7 @@ func (m *v3Migration) mustTable(n *v3Node) error {
 
 // v1PluginNames are containerd's version 1 short plugin names
 // (v1MigratePluginName's corePlugins).
-var v3V1PluginNames = map[string]string{
+var v1PluginNames = map[string]string{
 	"cri":       "io.containerd.grpc.v1.cri",
 	"cgroups":   "io.containerd.monitor.v1.cgroups",
 	"linux":     "io.containerd.runtime.v1.linux",
@@ -233,14 +150,14 @@ var v3V1PluginNames = map[string]string{
 	"zfs":       "io.containerd.snapshotter.v1.zfs",
 }
 
-// v3PluginID is v1MigratePluginName: the plugin ID containerd reads a
+// v1PluginID is v1MigratePluginName: the plugin ID containerd reads a
 // version 1 plugin name as, and whether it guessed.
-func v3PluginID(name string) (id string, guessed bool) {
+func v1PluginID(name string) (id string, guessed bool) {
 	switch {
 	case strings.Contains(name, "."):
 		return name, false
-	case v3V1PluginNames[name] != "":
-		return v3V1PluginNames[name], false
+	case v1PluginNames[name] != "":
+		return v1PluginNames[name], false
 	case strings.HasSuffix(name, "-service"):
 		return "io.containerd.service.v1." + name, false
 	case name == "windows" || name == "windows-lcow":
@@ -251,44 +168,44 @@ func v3PluginID(name string) (id string, guessed bool) {
 }
 
 // v1Rename is v1Migrate.
-func (m *v3Migration) v1Rename(root *v3Table) error {
-	if p := root.get("plugins"); p != nil {
+func (m *upgrade) v1Rename(root *tomltree.Table) error {
+	if p := root.Get("plugins"); p != nil {
 		if err := m.mustTable(p); err != nil {
 			return err
 		}
-		old := p.open()
-		renamed := newV3Table()
-		for _, k := range old.keys {
-			n := old.fields[k]
-			id, guessed := v3PluginID(k)
+		old := p.Open()
+		renamed := tomltree.NewTable()
+		for _, k := range old.Keys {
+			n := old.Fields[k]
+			id, guessed := v1PluginID(k)
 			if guessed {
 				m.warn(WarnV1PluginAmbiguous, n, "containerd reads the version 1 plugin name %s as %s", tomldoc.Key(k), id)
 			}
-			if prev := renamed.get(id); prev != nil {
-				return errorf(at(m.file, n.pos), "%s and %s both configure plugin %s in a version 1 config; containerd keeps one of them at random",
-					tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src), id)
+			if prev := renamed.Get(id); prev != nil {
+				return errorf(at(m.file, n.Pos), "%s and %s both configure plugin %s in a version 1 config; containerd keeps one of them at random",
+					tomldoc.DottedKey(prev.Src), tomldoc.DottedKey(n.Src), id)
 			}
-			renamed.set(id, n)
+			renamed.Set(id, n)
 		}
-		p.table = renamed
+		p.Table = renamed
 	}
 	for _, key := range []string{"disabled_plugins", "required_plugins"} {
-		n := root.get(key)
+		n := root.Get(key)
 		if n == nil {
 			continue
 		}
-		if n.val == nil || n.val.Kind != tomldoc.Array || n.val.TableArray {
+		if n.Val == nil || n.Val.Kind != tomldoc.Array || n.Val.TableArray {
 			return m.invalid(n, "it must be an array of strings")
 		}
-		items := make([]string, len(n.val.Items))
+		items := make([]string, len(n.Val.Items))
 		changed := false
-		for i, item := range n.val.Items {
+		for i, item := range n.Val.Items {
 			if item.Kind != tomldoc.String {
 				return m.invalid(n, "it must be an array of strings")
 			}
-			id, guessed := v3PluginID(item.Str)
+			id, guessed := v1PluginID(item.Str)
 			if guessed {
-				m.warn(WarnV1PluginAmbiguous, &v3Node{pos: item.Pos}, "containerd reads the version 1 plugin name %q as %q", item.Str, id)
+				m.warn(WarnV1PluginAmbiguous, &tomltree.Node{Pos: item.Pos}, "containerd reads the version 1 plugin name %q as %q", item.Str, id)
 			}
 			if id != item.Str {
 				items[i], changed = tomldoc.Quote(id), true
@@ -297,7 +214,7 @@ func (m *v3Migration) v1Rename(root *v3Table) error {
 			}
 		}
 		if changed {
-			n.raw = "[" + strings.Join(items, ", ") + "]"
+			n.Raw = "[" + strings.Join(items, ", ") + "]"
 		}
 	}
 	return nil
@@ -306,15 +223,15 @@ func (m *v3Migration) v1Rename(root *v3Table) error {
 // plugins applies the plugins' ConfigMigration functions for a version 1
 // or 2 config. containerd runs them once per version step; they are
 // idempotent, so once is enough.
-func (m *v3Migration) plugins(root *v3Table) error {
-	p := root.get("plugins")
+func (m *upgrade) plugins(root *tomltree.Table) error {
+	p := root.Get("plugins")
 	if p == nil {
 		return nil
 	}
 	if err := m.mustTable(p); err != nil {
 		return err
 	}
-	pt := p.open()
+	pt := p.Open()
 	if err := m.cri(pt); err != nil {
 		return err
 	}
@@ -325,64 +242,64 @@ func (m *v3Migration) plugins(root *v3Table) error {
 
 // renamePlugin moves a plugin's table to its 2.x ID, replacing any table
 // there (cgroups.go, monitor.go).
-func (m *v3Migration) renamePlugin(pt *v3Table, old, id string) {
-	n := pt.get(old)
+func (m *upgrade) renamePlugin(pt *tomltree.Table, old, id string) {
+	n := pt.Get(old)
 	if n == nil {
 		return
 	}
-	if prev := pt.get(id); prev != nil {
+	if prev := pt.Get(id); prev != nil {
 		m.warn(WarnV3SettingDropped, prev, "containerd's migration replaces %s with %s; this table's settings are dropped",
-			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src))
+			tomldoc.DottedKey(prev.Src), tomldoc.DottedKey(n.Src))
 	}
-	pt.rename(old, id)
+	pt.Rename(old, id)
 }
 
 // shimManager is the shim manager's ConfigMigration (shim_manager.go).
-func (m *v3Migration) shimManager(pt *v3Table) error {
+func (m *upgrade) shimManager(pt *tomltree.Table) error {
 	const task, manager = "io.containerd.runtime.v2.task", "io.containerd.shim.v1.manager"
-	tn := pt.get(task)
+	tn := pt.Get(task)
 	if tn == nil {
 		return nil
 	}
 	if err := m.mustTable(tn); err != nil {
 		return err
 	}
-	dest := newV3Table()
-	if sc := tn.table.get("sched_core"); sc != nil {
-		if sc.val == nil || sc.val.Kind != tomldoc.Bool {
+	dest := tomltree.NewTable()
+	if sc := tn.Table.Get("sched_core"); sc != nil {
+		if sc.Val == nil || sc.Val.Kind != tomldoc.Bool {
 			return m.invalid(sc, "it must be a boolean")
 		}
-		if sc.val.Bool {
-			dest.set("env", &v3Node{raw: `["SCHED_CORE=1"]`, src: sc.src, pos: sc.pos, comment: sc.comment, trailer: sc.trailer})
+		if sc.Val.Bool {
+			dest.Set("env", &tomltree.Node{Raw: `["SCHED_CORE=1"]`, Src: sc.Src, Pos: sc.Pos, Comment: sc.Comment, Trailer: sc.Trailer})
 		}
-		tn.open().del("sched_core")
+		tn.Open().Del("sched_core")
 	}
-	prev := pt.get(manager)
+	prev := pt.Get(manager)
 	if prev != nil {
 		m.warn(WarnV3SettingDropped, prev, "containerd's migration replaces %s when %s is set; this table's settings are dropped",
-			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(tn.src))
-		pt.set(manager, &v3Node{table: dest, src: prev.src, pos: prev.pos})
+			tomldoc.DottedKey(prev.Src), tomldoc.DottedKey(tn.Src))
+		pt.Set(manager, &tomltree.Node{Table: dest, Src: prev.Src, Pos: prev.Pos})
 		return nil
 	}
-	if len(dest.keys) > 0 {
-		pt.insertAfter(task, manager, &v3Node{table: dest, src: []string{"plugins", manager}, pos: tn.pos})
+	if len(dest.Keys) > 0 {
+		pt.InsertAfter(task, manager, &tomltree.Node{Table: dest, Src: []string{"plugins", manager}, Pos: tn.Pos})
 	}
 	return nil
 }
 
 // Settings the 2.x CRI plugins accept (internal/cri/config/config.go).
 var (
-	v3ServerKeys = v3Set("disable_tcp_service", "stream_server_address", "stream_server_port",
+	serverKeys = keySet("disable_tcp_service", "stream_server_address", "stream_server_port",
 		"stream_idle_timeout", "enable_tls_streaming", "x509_key_pair_streaming")
-	v3X509Keys = v3Set("tls_cert_file", "tls_key_file")
+	x509Keys = keySet("tls_cert_file", "tls_key_file")
 	// Moved from the CRI table to the images plugin (images migrateConfig).
-	v3ImageKeys = v3Set("registry", "image_decryption", "max_concurrent_downloads",
+	imageKeys = keySet("registry", "image_decryption", "max_concurrent_downloads",
 		"image_pull_progress_timeout", "image_pull_with_sync_fs", "stats_collect_period")
-	v3DecryptionKeys = v3Set("key_model")
+	decryptionKeys = keySet("key_model")
 	// Moved from the containerd table to the images plugin.
-	v3ImageContainerdKeys = v3Set("snapshotter", "disable_snapshot_annotations", "discard_unpacked_layers")
+	imageContainerdKeys = keySet("snapshotter", "disable_snapshot_annotations", "discard_unpacked_layers")
 	// RuntimeConfig, less containerd and cni.
-	v3RuntimeKeys = v3Set("enable_selinux", "selinux_category_range", "max_container_log_line_size",
+	runtimeKeys = keySet("enable_selinux", "selinux_category_range", "max_container_log_line_size",
 		"disable_apparmor", "restrict_oom_score_adj", "disable_proc_mount", "unset_seccomp_profile",
 		"tolerate_missing_hugetlb_controller", "disable_hugetlb_controller",
 		"device_ownership_from_security_context", "ignore_image_defined_volumes",
@@ -390,17 +307,17 @@ var (
 		"cdi_spec_dirs", "drain_exec_sync_io_timeout", "ignore_deprecation_warnings",
 		"stats_collect_period", "stats_retention_period", "enable_criu")
 	// ContainerdConfig, less what moves to the images plugin.
-	v3ContainerdKeys = v3Set("default_runtime_name", "runtimes",
+	containerdKeys = keySet("default_runtime_name", "runtimes",
 		"ignore_blockio_not_enabled_errors", "ignore_rdt_not_enabled_errors")
-	v3RuntimeHandlerKeys = v3Set("runtime_type", "runtime_path", "pod_annotations",
+	runtimeHandlerKeys = keySet("runtime_type", "runtime_path", "pod_annotations",
 		"container_annotations", "options", "privileged_without_host_devices",
 		"privileged_without_host_devices_all_devices_allowed", "cgroup_writable",
 		"base_runtime_spec", "cni_conf_dir", "cni_max_conf_num", "snapshotter", "sandboxer",
 		"disable_pause_image_pull", "io_type")
-	v3CNIKeys = v3Set("bin_dirs", "conf_dir", "max_conf_num", "setup_serially",
+	cniKeys = keySet("bin_dirs", "conf_dir", "max_conf_num", "setup_serially",
 		"conf_template", "ip_pref", "use_internal_loopback")
 	// Hints for settings containerd 2.x removed.
-	v3Hints = map[string]string{
+	removedSettingHints = map[string]string{
 		"systemd_cgroup":             "it applied only to the removed io.containerd.runtime.v1.linux runtime; for runc set SystemdCgroup = true in containerd.runtimes.runc.options",
 		"default_runtime":            "define the runtime under containerd.runtimes and name it in default_runtime_name",
 		"untrusted_workload_runtime": "define the runtime under containerd.runtimes and select it with a RuntimeClass",
@@ -414,7 +331,7 @@ var (
 	}
 )
 
-func v3Set(keys ...string) map[string]bool {
+func keySet(keys ...string) map[string]bool {
 	s := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		s[k] = true
@@ -422,105 +339,105 @@ func v3Set(keys ...string) map[string]bool {
 	return s
 }
 
-// v3Dest is a destination plugin table, made when first needed.
-type v3Dest struct {
-	pt    *v3Table
+// destPlugin is a destination plugin table, made when first needed.
+type destPlugin struct {
+	pt    *tomltree.Table
 	id    string
 	after func() string // the key to insert a new table after
-	node  *v3Node
+	node  *tomltree.Node
 }
 
-func (d *v3Dest) tab() *v3Table {
+func (d *destPlugin) tab() *tomltree.Table {
 	if d.node == nil {
-		d.node = &v3Node{table: newV3Table(), src: []string{"plugins", d.id}}
-		d.pt.insertAfter(d.after(), d.id, d.node)
+		d.node = &tomltree.Node{Table: tomltree.NewTable(), Src: []string{"plugins", d.id}}
+		d.pt.InsertAfter(d.after(), d.id, d.node)
 	}
-	return d.node.open()
+	return d.node.Open()
 }
 
 // sub returns the table at k in t, making it if needed.
-func (m *v3Migration) sub(t *v3Table, k string, src []string) (*v3Table, error) {
-	n := t.get(k)
+func (m *upgrade) sub(t *tomltree.Table, k string, src []string) (*tomltree.Table, error) {
+	n := t.Get(k)
 	if n == nil {
-		n = &v3Node{table: newV3Table(), src: append(append([]string(nil), src...), k)}
-		t.set(k, n)
+		n = &tomltree.Node{Table: tomltree.NewTable(), Src: append(append([]string(nil), src...), k)}
+		t.Set(k, n)
 	}
 	if err := m.mustTable(n); err != nil {
 		return nil, err
 	}
-	return n.open(), nil
+	return n.Open(), nil
 }
 
 // put moves n to k in t. When k is already set, either n replaces it
 // (replace, as the images migration does) or n is dropped (as the runtime
 // migration does).
-func (m *v3Migration) put(t *v3Table, k string, n *v3Node, replace bool) {
-	prev := t.get(k)
+func (m *upgrade) put(t *tomltree.Table, k string, n *tomltree.Node, replace bool) {
+	prev := t.Get(k)
 	switch {
 	case prev == nil:
-		t.set(k, n)
+		t.Set(k, n)
 	case replace:
 		m.warn(WarnV3SettingDropped, prev, "containerd's migration replaces %s with %s; this setting is dropped",
-			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src))
-		t.set(k, n)
+			tomldoc.DottedKey(prev.Src), tomldoc.DottedKey(n.Src))
+		t.Set(k, n)
 	default:
 		m.warn(WarnV3SettingDropped, n, "containerd's migration keeps %s, set in the same file, over %s; this setting is dropped",
-			tomldoc.DottedKey(prev.src), tomldoc.DottedKey(n.src))
+			tomldoc.DottedKey(prev.Src), tomldoc.DottedKey(n.Src))
 	}
 }
 
 // cri splits the CRI plugin's table between the images, runtime and CRI
 // server plugins.
-func (m *v3Migration) cri(pt *v3Table) error {
-	cn := pt.get(v3CRIPlugin)
+func (m *upgrade) cri(pt *tomltree.Table) error {
+	cn := pt.Get(criPlugin)
 	if cn == nil {
 		return nil
 	}
 	if err := m.mustTable(cn); err != nil {
 		return err
 	}
-	src := cn.table
-	images := &v3Dest{pt: pt, id: v3ImagesPlugin, after: func() string { return v3CRIPlugin }, node: pt.get(v3ImagesPlugin)}
-	runtime := &v3Dest{pt: pt, id: v3RuntimePlugin, node: pt.get(v3RuntimePlugin), after: func() string {
-		if pt.get(v3ImagesPlugin) != nil {
-			return v3ImagesPlugin
+	src := cn.Table
+	images := &destPlugin{pt: pt, id: criImagesPlugin, after: func() string { return criPlugin }, node: pt.Get(criImagesPlugin)}
+	runtime := &destPlugin{pt: pt, id: criRuntimePlugin, node: pt.Get(criRuntimePlugin), after: func() string {
+		if pt.Get(criImagesPlugin) != nil {
+			return criImagesPlugin
 		}
-		return v3CRIPlugin
+		return criPlugin
 	}}
-	for _, d := range []*v3Dest{images, runtime} {
+	for _, d := range []*destPlugin{images, runtime} {
 		if d.node != nil {
 			if err := m.mustTable(d.node); err != nil {
 				return err
 			}
 		}
 	}
-	server := newV3Table()
-	for _, k := range src.keys {
-		n := src.fields[k]
+	server := tomltree.NewTable()
+	for _, k := range src.Keys {
+		n := src.Fields[k]
 		switch {
 		case k == "sandbox_image":
-			pinned, err := m.sub(images.tab(), "pinned_images", []string{"plugins", v3ImagesPlugin})
+			pinned, err := m.sub(images.tab(), "pinned_images", []string{"plugins", criImagesPlugin})
 			if err != nil {
 				return err
 			}
 			m.put(pinned, "sandbox", n, true)
-		case v3ImageKeys[k]:
+		case imageKeys[k]:
 			if k == "image_decryption" {
-				if err := m.checkKeys(n, v3DecryptionKeys); err != nil {
+				if err := m.checkKeys(n, decryptionKeys); err != nil {
 					return err
 				}
 			}
 			m.put(images.tab(), k, n, true)
-		case v3ServerKeys[k]:
+		case serverKeys[k]:
 			if k == "x509_key_pair_streaming" {
-				if err := m.checkKeys(n, v3X509Keys); err != nil {
+				if err := m.checkKeys(n, x509Keys); err != nil {
 					return err
 				}
 			}
-			server.set(k, n)
+			server.Set(k, n)
 		case k == "enable_cdi":
-			if n.val == nil || n.val.Kind != tomldoc.Bool || !n.val.Bool {
-				m.warn(WarnV3SettingDropped, n, "containerd 2.x always enables CDI; %s is dropped", tomldoc.DottedKey(n.src))
+			if n.Val == nil || n.Val.Kind != tomldoc.Bool || !n.Val.Bool {
+				m.warn(WarnV3SettingDropped, n, "containerd 2.x always enables CDI; %s is dropped", tomldoc.DottedKey(n.Src))
 			}
 		case k == "containerd":
 			if err := m.containerd(n, images, runtime); err != nil {
@@ -530,350 +447,121 @@ func (m *v3Migration) cri(pt *v3Table) error {
 			if err := m.cni(n, runtime); err != nil {
 				return err
 			}
-		case v3RuntimeKeys[k]:
+		case runtimeKeys[k]:
 			m.put(runtime.tab(), k, n, false)
 		default:
-			return m.refuse(n, v3Hints[k])
+			return m.refuse(n, removedSettingHints[k])
 		}
 	}
-	if len(server.keys) == 0 {
-		pt.del(v3CRIPlugin)
+	if len(server.Keys) == 0 {
+		pt.Del(criPlugin)
 		return nil
 	}
-	pt.set(v3CRIPlugin, &v3Node{table: server, src: cn.src, pos: cn.pos, comment: cn.comment, trailer: cn.trailer})
+	pt.Set(criPlugin, &tomltree.Node{Table: server, Src: cn.Src, Pos: cn.Pos, Comment: cn.Comment, Trailer: cn.Trailer})
 	m.warn(WarnCRIServerKept, cn, "the CRI server settings (%s) stay under plugins.%s, where containerd 2.x reads them; k0s refuses drop-ins that have this table",
-		strings.Join(server.keys, ", "), tomldoc.Key(v3CRIPlugin))
+		strings.Join(server.Keys, ", "), tomldoc.Key(criPlugin))
 	return nil
 }
 
 // checkKeys refuses the keys of table n that are not in keys.
-func (m *v3Migration) checkKeys(n *v3Node, keys map[string]bool) error {
+func (m *upgrade) checkKeys(n *tomltree.Node, keys map[string]bool) error {
 	if err := m.mustTable(n); err != nil {
 		return err
 	}
-	for _, k := range n.table.keys {
+	for _, k := range n.Table.Keys {
 		if !keys[k] {
-			return m.refuse(n.table.fields[k], v3Hints[k])
+			return m.refuse(n.Table.Fields[k], removedSettingHints[k])
 		}
 	}
 	return nil
 }
 
 // containerd moves the CRI plugin's containerd table.
-func (m *v3Migration) containerd(cn *v3Node, images, runtime *v3Dest) error {
+func (m *upgrade) containerd(cn *tomltree.Node, images, runtime *destPlugin) error {
 	if err := m.mustTable(cn); err != nil {
 		return err
 	}
-	runtimes := cn.table.get("runtimes") != nil
-	for _, k := range cn.table.keys {
-		n := cn.table.fields[k]
+	runtimes := cn.Table.Get("runtimes") != nil
+	for _, k := range cn.Table.Keys {
+		n := cn.Table.Fields[k]
 		switch {
-		case v3ImageContainerdKeys[k]:
+		case imageContainerdKeys[k]:
 			if !runtimes {
 				m.warn(WarnMigrationQuirk, n, "containerd 2.x's own migration of this config drops %s, because %s sets no runtimes; the version 3 config keeps it, as plugins.%s.%s",
-					tomldoc.DottedKey(n.src), tomldoc.DottedKey(cn.src), tomldoc.Key(v3ImagesPlugin), tomldoc.Key(k))
+					tomldoc.DottedKey(n.Src), tomldoc.DottedKey(cn.Src), tomldoc.Key(criImagesPlugin), tomldoc.Key(k))
 			}
 			m.put(images.tab(), k, n, true)
-		case v3ContainerdKeys[k]:
+		case containerdKeys[k]:
 			if k == "runtimes" {
 				if err := m.runtimes(n); err != nil {
 					return err
 				}
 			}
-			dst, err := m.sub(runtime.tab(), "containerd", []string{"plugins", v3RuntimePlugin})
+			dst, err := m.sub(runtime.tab(), "containerd", []string{"plugins", criRuntimePlugin})
 			if err != nil {
 				return err
 			}
 			m.put(dst, k, n, false)
 		default:
-			return m.refuse(n, v3Hints[k])
+			return m.refuse(n, removedSettingHints[k])
 		}
 	}
 	return nil
 }
 
 // runtimes checks the runtime handlers and renames sandbox_mode.
-func (m *v3Migration) runtimes(rn *v3Node) error {
+func (m *upgrade) runtimes(rn *tomltree.Node) error {
 	if err := m.mustTable(rn); err != nil {
 		return err
 	}
-	for _, name := range rn.table.keys {
-		h := rn.table.fields[name]
+	for _, name := range rn.Table.Keys {
+		h := rn.Table.Fields[name]
 		if err := m.mustTable(h); err != nil {
 			return err
 		}
-		for _, k := range h.table.keys {
-			if !v3RuntimeHandlerKeys[k] && k != "sandbox_mode" {
-				return m.refuse(h.table.fields[k], v3Hints[k])
+		for _, k := range h.Table.Keys {
+			if !runtimeHandlerKeys[k] && k != "sandbox_mode" {
+				return m.refuse(h.Table.Fields[k], removedSettingHints[k])
 			}
 		}
-		sm := h.table.get("sandbox_mode")
+		sm := h.Table.Get("sandbox_mode")
 		if sm == nil {
 			continue
 		}
-		if h.table.get("sandboxer") != nil {
-			return errorf(at(m.file, sm.pos), "cannot move %s to a version 3 config: it became sandboxer, which is also set", tomldoc.DottedKey(sm.src))
+		if h.Table.Get("sandboxer") != nil {
+			return errorf(at(m.file, sm.Pos), "cannot move %s to a version 3 config: it became sandboxer, which is also set", tomldoc.DottedKey(sm.Src))
 		}
-		rn.open()
-		h.open().rename("sandbox_mode", "sandboxer")
+		rn.Open()
+		h.Open().Rename("sandbox_mode", "sandboxer")
 	}
 	return nil
 }
 
 // cni moves the CRI plugin's cni table.
-func (m *v3Migration) cni(cn *v3Node, runtime *v3Dest) error {
+func (m *upgrade) cni(cn *tomltree.Node, runtime *destPlugin) error {
 	if err := m.mustTable(cn); err != nil {
 		return err
 	}
-	for _, k := range cn.table.keys {
-		n := cn.table.fields[k]
-		dst, err := m.sub(runtime.tab(), "cni", []string{"plugins", v3RuntimePlugin})
+	for _, k := range cn.Table.Keys {
+		n := cn.Table.Fields[k]
+		dst, err := m.sub(runtime.tab(), "cni", []string{"plugins", criRuntimePlugin})
 		if err != nil {
 			return err
 		}
 		switch {
 		case k == "bin_dir":
-			if n.val == nil || n.val.Kind != tomldoc.String {
+			if n.Val == nil || n.Val.Kind != tomldoc.String {
 				return m.invalid(n, "it must be a string")
 			}
 			// containerd's test for an existing bin_dirs never matches a
 			// decoded config, so bin_dir always wins.
-			dirs := &v3Node{raw: "[" + n.raw + "]", src: n.src, pos: n.pos, comment: n.comment, trailer: n.trailer}
+			dirs := &tomltree.Node{Raw: "[" + n.Raw + "]", Src: n.Src, Pos: n.Pos, Comment: n.Comment, Trailer: n.Trailer}
 			m.put(dst, "bin_dirs", dirs, true)
-		case v3CNIKeys[k]:
+		case cniKeys[k]:
 			m.put(dst, k, n, false)
 		default:
-			return m.refuse(n, v3Hints[k])
+			return m.refuse(n, removedSettingHints[k])
 		}
 	}
 	return nil
-}
-
-// v3Builder turns a parsed document into a tree of v3Nodes and writes the
-// tree back out.
-type v3Builder struct {
-	doc  *tomldoc.Doc
-	data []byte
-	// comments and trailers are the comment lines before a value's
-	// statement and the comment after it on its line: tomldoc keeps no
-	// comments.
-	comments map[*tomldoc.Value][]string
-	trailers map[*tomldoc.Value]string
-	// top is the comment block that opens the file; tail the comments
-	// after its last statement.
-	top, tail []string
-	// versionComments are the comments before the version statement.
-	versionComments []string
-}
-
-func newV3Builder(doc *tomldoc.Doc) *v3Builder {
-	b := &v3Builder{
-		doc: doc, data: doc.Data,
-		comments: map[*tomldoc.Value][]string{}, trailers: map[*tomldoc.Value]string{},
-	}
-	b.scan()
-	return b
-}
-
-// commentLines returns the comment lines of data[start:end].
-func (b *v3Builder) commentLines(start, end int) []string {
-	var out []string
-	for _, line := range strings.Split(string(b.data[start:end]), "\n") {
-		if line = strings.TrimSpace(line); strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-// trailer returns the comment that follows offset i, the end of a
-// statement's text, on its line.
-func (b *v3Builder) trailer(i int) string {
-	for i < len(b.data) && (b.data[i] == ' ' || b.data[i] == '\t') {
-		i++
-	}
-	if i >= len(b.data) || b.data[i] != '#' {
-		return ""
-	}
-	j := i
-	for j < len(b.data) && b.data[j] != '\n' {
-		j++
-	}
-	return strings.TrimRight(string(b.data[i:j]), "\r \t")
-}
-
-// scan finds the comments around statements.
-func (b *v3Builder) scan() {
-	stmts := b.doc.Stmts
-	// The file's opening comment block: the comment lines before the first
-	// blank line or statement, and any before the version.
-	prev, i, comments := 0, 0, false
-	for i < len(b.data) {
-		j := i
-		for j < len(b.data) && b.data[j] != '\n' {
-			j++
-		}
-		line := strings.TrimSpace(string(b.data[i:j]))
-		if line == "" && comments {
-			prev = i
-			break
-		}
-		if line != "" && !strings.HasPrefix(line, "#") {
-			prev = i
-			break
-		}
-		comments = comments || line != ""
-		i = j + 1
-	}
-	if i >= len(b.data) && comments {
-		prev = len(b.data)
-	}
-	if len(stmts) > 0 && stmts[0].Kind == tomldoc.KeyValue && len(stmts[0].Table) == 0 &&
-		len(stmts[0].Key) == 1 && stmts[0].Key[0] == "version" {
-		prev = stmts[0].Start
-	}
-	b.top = b.commentLines(0, prev)
-	for k := range stmts {
-		s := &stmts[k]
-		lead := b.commentLines(min(prev, s.Start), s.Start)
-		prev = s.End
-		switch s.Kind {
-		case tomldoc.KeyValue:
-			if len(s.Table) == 0 && len(s.Key) == 1 && s.Key[0] == "version" {
-				b.versionComments = lead
-				continue
-			}
-			b.comments[s.Value] = lead
-			b.trailers[s.Value] = b.trailer(s.TextEnd)
-		case tomldoc.Header:
-			// Lookup finds no table within arrays of tables.
-			if v := b.doc.Root.Lookup(s.Table...); v != nil {
-				b.comments[v] = lead
-				b.trailers[v] = b.trailer(s.TextEnd)
-			}
-		}
-	}
-	b.tail = b.commentLines(min(prev, len(b.data)), len(b.data))
-}
-
-// root builds the tree of the document.
-func (b *v3Builder) root() *v3Table { return b.table(b.doc.Root, nil) }
-
-func (b *v3Builder) table(t *tomldoc.Tab, path []string) *v3Table {
-	out := newV3Table()
-	for _, k := range t.Keys {
-		if len(path) == 0 && k == "version" {
-			continue
-		}
-		out.set(k, b.node(t.Fields[k], append(append([]string(nil), path...), k)))
-	}
-	return out
-}
-
-func (b *v3Builder) node(v *tomldoc.Value, path []string) *v3Node {
-	n := &v3Node{val: v, src: path, pos: v.Pos, comment: b.comments[v], trailer: b.trailers[v]}
-	if v.KeyPos != (tomldoc.Pos{}) {
-		n.pos = v.KeyPos
-	}
-	switch {
-	case v.Kind == tomldoc.Table:
-		n.table = b.table(v.Table, path)
-		if v.Table.Inline {
-			n.raw = b.text(v)
-		}
-	case v.Kind == tomldoc.Array && v.TableArray:
-		for _, item := range v.Items {
-			n.elems = append(n.elems, b.table(item.Table, path))
-		}
-	default:
-		n.raw = b.text(v)
-	}
-	return n
-}
-
-// text returns a value's text as written or, for a table that a dotted key
-// inside an inline table made (it has no text of its own), the table
-// rewritten from its values' text.
-func (b *v3Builder) text(v *tomldoc.Value) string {
-	if v.Kind != tomldoc.Table || v.End > v.Start {
-		return string(b.data[v.Start:v.End])
-	}
-	items := make([]string, len(v.Table.Keys))
-	for i, k := range v.Table.Keys {
-		items[i] = tomldoc.Key(k) + " = " + b.text(v.Table.Fields[k])
-	}
-	return "{ " + strings.Join(items, ", ") + " }"
-}
-
-// emit writes the tree as TOML: the opening comments, version = 3, the
-// root's other keys, then every table under a [header], keys before
-// sub-tables, each in input order.
-func (b *v3Builder) emit(root *v3Table) []byte {
-	var w strings.Builder
-	for _, c := range b.top {
-		w.WriteString(c + "\n")
-	}
-	if len(b.top) > 0 {
-		w.WriteString("\n")
-	}
-	for _, c := range b.versionComments {
-		w.WriteString(c + "\n")
-	}
-	w.WriteString("version = 3\n")
-	v3EmitTable(&w, nil, root)
-	if len(b.tail) > 0 {
-		w.WriteString("\n")
-		for _, c := range b.tail {
-			w.WriteString(c + "\n")
-		}
-	}
-	return []byte(w.String())
-}
-
-// v3EmitTable writes t's keys, then its sub-tables.
-func v3EmitTable(w *strings.Builder, path []string, t *v3Table) {
-	for _, k := range t.keys {
-		n := t.fields[k]
-		if n.raw == "" {
-			continue
-		}
-		for _, c := range n.comment {
-			w.WriteString(c + "\n")
-		}
-		w.WriteString(tomldoc.Key(k) + " = " + n.raw)
-		if n.trailer != "" {
-			w.WriteString(" " + n.trailer)
-		}
-		w.WriteString("\n")
-	}
-	for _, k := range t.keys {
-		n := t.fields[k]
-		if n.raw != "" {
-			continue
-		}
-		sub := append(append([]string(nil), path...), k)
-		if n.elems != nil {
-			for _, el := range n.elems {
-				w.WriteString("\n[[" + tomldoc.DottedKey(sub) + "]]\n")
-				v3EmitTable(w, sub, el)
-			}
-			continue
-		}
-		leaves := false
-		for _, c := range n.table.keys {
-			leaves = leaves || n.table.fields[c].raw != ""
-		}
-		if leaves || len(n.table.keys) == 0 || len(n.comment) > 0 || n.trailer != "" {
-			w.WriteString("\n")
-			for _, c := range n.comment {
-				w.WriteString(c + "\n")
-			}
-			w.WriteString("[" + tomldoc.DottedKey(sub) + "]")
-			if n.trailer != "" {
-				w.WriteString(" " + n.trailer)
-			}
-			w.WriteString("\n")
-		}
-		v3EmitTable(w, sub, n.table)
-	}
 }

@@ -538,14 +538,14 @@ func v3Oracle(t *testing.T, c map[string]any) map[string]any {
 	if version == 1 {
 		renamed := map[string]any{}
 		for k, v := range plugins {
-			id, _ := v3PluginID(k)
+			id, _ := v1PluginID(k)
 			renamed[id] = v
 		}
 		plugins = renamed
 		for _, key := range []string{"disabled_plugins", "required_plugins"} {
 			if list, ok := c[key].([]any); ok {
 				for i, p := range list {
-					list[i], _ = v3PluginID(p.(string))
+					list[i], _ = v1PluginID(p.(string))
 				}
 			}
 		}
