@@ -355,3 +355,33 @@ func verifyTrimmed(path string, out []byte, spec *trimSpec) error {
 	}
 	return nil
 }
+
+func (c *converter) trimSpec(f *ConfigFile, setConfigPath bool, certsDir string) *trimSpec {
+	spec := &trimSpec{regPath: registryPath(f.Version), dropAuth: map[string]bool{}, dropAuths: map[string]bool{}}
+	if setConfigPath {
+		spec.configPath = certsDir
+	}
+	r := f.Registry
+	for _, key := range sortedKeys(c.auth) {
+		ha := c.auth[key]
+		if ha.fromAuths != "" {
+			if _, here := r.Auths[ha.fromAuths]; !here {
+				continue
+			}
+			spec.dropAuths[ha.fromAuths] = true
+			for _, other := range ha.alsoAuths {
+				spec.dropAuths[other] = r.Auths[other] != nil
+			}
+			// auths overrides configs auth for the same host (§2.3).
+			spec.dropAuth[key] = r.Configs[key] != nil && r.Configs[key].Auth != nil
+			if ha.header == "" {
+				spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: ha.authConfig})
+			}
+			continue
+		}
+		if ha.header != "" {
+			spec.dropAuth[key] = true
+		}
+	}
+	return spec
+}

@@ -565,3 +565,81 @@ func (m *upgrade) cni(cn *tomltree.Node, runtime *destPlugin) error {
 	}
 	return nil
 }
+
+// toVersion3 rewrites the config files older than version 3, edited or
+// not, when asked to; k0s's own generated config is left to k0s.
+func (c *converter) toVersion3(files []*ConfigFile, res *Result) error {
+	k0s := files[0].K0sManaged
+	if c.opts.ToConfigVersion != 3 {
+		for _, e := range res.ConfigEdits {
+			if f := fileByPath(files, e.Path); k0s && f != nil && f.Version < 3 {
+				c.warn(Warning{Code: WarnK0sDropInVersion, Pos: Position{File: f.Path},
+					Message: "k0s 1.36 and later refuse drop-ins that are not version 3 or that name the io.containerd.grpc.v1.cri plugin; add --to-config-version 3 when this node moves to k0s 1.36"})
+			}
+		}
+		return nil
+	}
+	edited := map[string]int{}
+	for i, e := range res.ConfigEdits {
+		edited[e.Path] = i
+	}
+	for _, f := range files {
+		if f.Version >= 3 || f.K0sManaged {
+			continue
+		}
+		i, ok := edited[f.Path]
+		if !ok {
+			res.ConfigEdits = append(res.ConfigEdits, ConfigEdit{Path: f.Path, Before: f.Doc.Data, After: f.Doc.Data})
+			i = len(res.ConfigEdits) - 1
+		}
+		after, warnings, err := upgradeToVersion3(f.Path, res.ConfigEdits[i].After)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion3(f.Path, after); err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			c.warn(w)
+		}
+		res.ConfigEdits[i].After = after
+	}
+	return nil
+}
+
+// checkVersion3 makes sure a rewritten config brings no legacy registry
+// settings to life: a version 1 config's registry under the long plugin
+// name, ignored by containerd 1.x, is read by containerd 2.x once the file
+// is version 3.
+func checkVersion3(path string, data []byte) error {
+	f, err := ParseConfig(path, data)
+	if err != nil {
+		return fmt.Errorf("%s: as a version 3 config, its registry settings would be: %w; they were ignored so far: remove or fix them, then run again", path, err)
+	}
+	if r := f.Registry; r != nil && (len(r.Mirrors) > 0 || hasTLS(r) || len(r.Auths) > 0) {
+		return errorf(r.Pos, "as a version 3 config, this file's registry settings under plugins.\"io.containerd.grpc.v1.cri\" (ignored so far, as the config is version 1) would take effect: remove them, or set version = 2 and run again to migrate them")
+	}
+	return nil
+}
+
+func fileByPath(files []*ConfigFile, path string) *ConfigFile {
+	for _, f := range files {
+		if f.Path == path {
+			return f
+		}
+	}
+	return nil
+}
+
+// needsVersion3 reports a file that --to-config-version 3 must rewrite.
+func (c *converter) needsVersion3(files []*ConfigFile) bool {
+	if c.opts.ToConfigVersion != 3 {
+		return false
+	}
+	for _, f := range files {
+		if f.Version < 3 && !f.K0sManaged {
+			return true
+		}
+	}
+	return false
+}

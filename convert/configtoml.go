@@ -9,100 +9,6 @@ import (
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 )
 
-// The legacy CRI registry table, as containerd's CRI plugin reads it
-// (semantics §1.2). One registryTable holds what one file sets.
-//
-//	[plugins.<cri plugin>.registry]
-//	  config_path = "/etc/containerd/certs.d"        # string, a path list
-//	  [...registry.mirrors."<namespace>"]            # namespace: image registry host, or "*"
-//	    endpoint = ["https://mirror.example.com"]    # tried in order, then the upstream
-//	  [...registry.configs."<host[:port]>".tls]      # keyed by the *endpoint* host
-//	    ca_file, cert_file, key_file = "<path>"
-//	    insecure_skip_verify = true
-//	  [...registry.configs."<host[:port]>".auth]
-//	    username, password, auth, identitytoken = "<string>"
-//	  [...registry.auths."<url>"]                    # older form of configs.*.auth
-//	  [...registry.headers]                          # name = ["value", ...]
-type registryTable struct {
-	ConfigPath *stringSetting
-	Mirrors    map[string]*mirrorEntry
-	Configs    map[string]*registryConfig
-	Auths      map[string]*authConfig
-	// Headers is kept in config.toml as it is; only its presence matters.
-	Headers bool
-	// Pos is where the registry table is defined.
-	Pos Position
-}
-
-// stringSetting is a string setting and where it was set.
-type stringSetting struct {
-	Value string
-	Pos   Position
-}
-
-// mirrorEntry is mirrors."<namespace>".
-type mirrorEntry struct {
-	Endpoints []stringSetting
-	Pos       Position
-}
-
-// registryConfig is configs."<host>" (containerd's CRI RegistryConfig; not a
-// hosts.toml entry, which containerd calls hostConfig).
-type registryConfig struct {
-	TLS  *tlsConfig
-	Auth *authConfig
-	Pos  Position
-}
-
-// tlsConfig is configs."<host>".tls. File paths are as written.
-type tlsConfig struct {
-	CAFile, CertFile, KeyFile *stringSetting
-	InsecureSkipVerify        bool
-	Pos                       Position
-}
-
-// authConfig is configs."<host>".auth or auths."<url>".
-type authConfig struct {
-	Username, Password, Auth, IdentityToken string
-	Pos                                     Position
-}
-
-// Plugin keys of the CRI registry table per config file version (§1.1).
-var criPluginByVersion = map[int]string{
-	1: "cri",
-	2: "io.containerd.grpc.v1.cri",
-	3: "io.containerd.cri.v1.images",
-}
-
-func registryPath(version int) []string {
-	return []string{"plugins", criPluginByVersion[version], "registry"}
-}
-
-// ConfigFile is one parsed containerd config file.
-type ConfigFile struct {
-	Path    string
-	Doc     *tomldoc.Doc
-	Version int
-	// Imports are the file's imports, as written.
-	Imports []string
-	// Registry is the registry table at this file's version's plugin path,
-	// nil if the file has none.
-	Registry *registryTable
-	// DefinesCRIPlugin reports that the file has a table for the CRI plugin
-	// that holds the registry, which in containerd 1.x replaces the same
-	// plugin's table from files merged before it.
-	DefinesCRIPlugin bool
-	warnings         []Warning
-	// created reports a config that does not exist yet.
-	created bool
-	// K0sManaged reports k0s's own generated config (first line
-	// "# k0s_managed=true"), which k0s rewrites: it is never edited.
-	K0sManaged bool
-}
-
-// k0sManagedMarker is the first line of the config k0s generates.
-const k0sManagedMarker = "# k0s_managed=true"
-
 // ParseConfig parses one containerd config file. path is the file's path
 // on the node; it is used in messages only.
 func ParseConfig(path string, data []byte) (*ConfigFile, error) {
@@ -337,35 +243,6 @@ func parseAuth(file string, v *tomldoc.Value, what string) (*authConfig, error) 
 	return a, nil
 }
 
-// file returns the field a TLS file key (ca_file, cert_file, key_file)
-// names; the key names are the same in config.toml and registries.yaml.
-func (t *tlsConfig) file(key string) **stringSetting {
-	switch key {
-	case "ca_file":
-		return &t.CAFile
-	case "cert_file":
-		return &t.CertFile
-	}
-	return &t.KeyFile
-}
-
-// field returns the field a key names, or nil; tokenKey is the format's
-// name for the identity token (identitytoken in TOML, identity_token in
-// registries.yaml).
-func (a *authConfig) field(key, tokenKey string) *string {
-	switch key {
-	case "username":
-		return &a.Username
-	case "password":
-		return &a.Password
-	case "auth":
-		return &a.Auth
-	case tokenKey:
-		return &a.IdentityToken
-	}
-	return nil
-}
-
 func table(file string, v *tomldoc.Value, what string) (*tomldoc.Tab, error) {
 	if v.Kind != tomldoc.Table {
 		return nil, typeError(file, v, what, "a table")
@@ -411,13 +288,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// quoteKey renders a key path for messages, e.g. mirrors."docker.io".
-func quoteKey(parts ...string) string {
-	out := make([]string, len(parts))
-	for i, p := range parts {
-		out[i] = tomldoc.Key(p)
-	}
-	return strings.Join(out, ".")
 }

@@ -6,14 +6,8 @@
 package convert
 
 import (
-	"encoding/base64"
 	"fmt"
-	"net/url"
-	"path"
 	"path/filepath"
-	"slices"
-	"sort"
-	"strings"
 )
 
 // AuthMode says where legacy credentials go.
@@ -91,16 +85,6 @@ type converter struct {
 	inputs []*registryTable
 }
 
-// hostAuth is one host's credentials after auths were folded into configs.
-type hostAuth struct {
-	*authConfig
-	fromAuths string // the auths key it came from, if any
-	// alsoAuths are other auths keys for the same host, which the
-	// migration removes too.
-	alsoAuths []string
-	header    string // the Authorization value, when turned into a header
-}
-
 // Convert converts the registry settings of files, given in containerd's
 // load order (the main config first, then its imports).
 func Convert(files []*ConfigFile, opts Options) (*Result, error) {
@@ -167,71 +151,6 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 	return c.finish(res)
 }
 
-// toVersion3 rewrites the config files older than version 3, edited or
-// not, when asked to; k0s's own generated config is left to k0s.
-func (c *converter) toVersion3(files []*ConfigFile, res *Result) error {
-	k0s := files[0].K0sManaged
-	if c.opts.ToConfigVersion != 3 {
-		for _, e := range res.ConfigEdits {
-			if f := fileByPath(files, e.Path); k0s && f != nil && f.Version < 3 {
-				c.warn(Warning{Code: WarnK0sDropInVersion, Pos: Position{File: f.Path},
-					Message: "k0s 1.36 and later refuse drop-ins that are not version 3 or that name the io.containerd.grpc.v1.cri plugin; add --to-config-version 3 when this node moves to k0s 1.36"})
-			}
-		}
-		return nil
-	}
-	edited := map[string]int{}
-	for i, e := range res.ConfigEdits {
-		edited[e.Path] = i
-	}
-	for _, f := range files {
-		if f.Version >= 3 || f.K0sManaged {
-			continue
-		}
-		i, ok := edited[f.Path]
-		if !ok {
-			res.ConfigEdits = append(res.ConfigEdits, ConfigEdit{Path: f.Path, Before: f.Doc.Data, After: f.Doc.Data})
-			i = len(res.ConfigEdits) - 1
-		}
-		after, warnings, err := upgradeToVersion3(f.Path, res.ConfigEdits[i].After)
-		if err != nil {
-			return err
-		}
-		if err := checkVersion3(f.Path, after); err != nil {
-			return err
-		}
-		for _, w := range warnings {
-			c.warn(w)
-		}
-		res.ConfigEdits[i].After = after
-	}
-	return nil
-}
-
-// checkVersion3 makes sure a rewritten config brings no legacy registry
-// settings to life: a version 1 config's registry under the long plugin
-// name, ignored by containerd 1.x, is read by containerd 2.x once the file
-// is version 3.
-func checkVersion3(path string, data []byte) error {
-	f, err := ParseConfig(path, data)
-	if err != nil {
-		return fmt.Errorf("%s: as a version 3 config, its registry settings would be: %w; they were ignored so far: remove or fix them, then run again", path, err)
-	}
-	if r := f.Registry; r != nil && (len(r.Mirrors) > 0 || hasTLS(r) || len(r.Auths) > 0) {
-		return errorf(r.Pos, "as a version 3 config, this file's registry settings under plugins.\"io.containerd.grpc.v1.cri\" (ignored so far, as the config is version 1) would take effect: remove them, or set version = 2 and run again to migrate them")
-	}
-	return nil
-}
-
-func fileByPath(files []*ConfigFile, path string) *ConfigFile {
-	for _, f := range files {
-		if f.Path == path {
-			return f
-		}
-	}
-	return nil
-}
-
 // finish applies the version gates and collects what the caller checks.
 func (c *converter) finish(res *Result) (*Result, error) {
 	if err := c.versionGates(res); err != nil {
@@ -245,44 +164,6 @@ func (c *converter) finish(res *Result) (*Result, error) {
 	return res, nil
 }
 
-// secrets lists every credential value the run read or wrote.
-func (c *converter) secrets() []string {
-	var out []string
-	addAuth := func(a *authConfig) {
-		if a != nil {
-			out = append(out, a.Password, a.Auth, a.IdentityToken)
-		}
-	}
-	for _, r := range append(c.inputs, c.reg) {
-		for _, cfg := range r.Configs {
-			addAuth(cfg.Auth)
-		}
-		for _, a := range r.Auths {
-			addAuth(a)
-		}
-		for _, m := range r.Mirrors {
-			for _, ep := range m.Endpoints {
-				if u := userinfo(ep.Value); u != "" {
-					out = append(out, u)
-				}
-			}
-		}
-	}
-	for _, ha := range c.auth {
-		if ha.header != "" {
-			out = append(out, ha.header, strings.TrimPrefix(ha.header, "Basic "))
-		}
-	}
-	var nonEmpty []string
-	for _, s := range out {
-		if s != "" {
-			nonEmpty = append(nonEmpty, s)
-		}
-	}
-	sort.Strings(nonEmpty)
-	return slices.Compact(nonEmpty)
-}
-
 func (c *converter) warn(w Warning) {
 	key := w.Code + "\x00" + w.Pos.String() + "\x00" + w.Message
 	if c.seen[key] {
@@ -290,19 +171,6 @@ func (c *converter) warn(w Warning) {
 	}
 	c.seen[key] = true
 	c.warnings = append(c.warnings, w)
-}
-
-// needsVersion3 reports a file that --to-config-version 3 must rewrite.
-func (c *converter) needsVersion3(files []*ConfigFile) bool {
-	if c.opts.ToConfigVersion != 3 {
-		return false
-	}
-	for _, f := range files {
-		if f.Version < 3 && !f.K0sManaged {
-			return true
-		}
-	}
-	return false
 }
 
 // needsMigration reports whether any deprecated setting must move.
@@ -346,109 +214,109 @@ func (c *converter) certsDir() string {
 	return DefaultCertsDir
 }
 
-// foldAuths applies containerd's own auths → configs conversion (§2.3) and
-// decides, per host, whether credentials stay or become a header.
-func (c *converter) foldAuths() error {
-	c.auth = map[string]*hostAuth{}
-	for _, h := range sortedKeys(c.reg.Configs) {
-		if a := c.reg.Configs[h].Auth; a != nil {
-			c.auth[h] = &hostAuth{authConfig: a}
-		}
-	}
-	for _, raw := range sortedKeys(c.reg.Auths) {
-		a := c.reg.Auths[raw]
-		u, err := url.Parse(raw)
-		if err != nil {
-			shown := redactUserinfo(raw)
-			return errorf(a.Pos, "auths key %q is not a URL (%v): containerd refuses to load the CRI plugin with it; write it as a URL such as https://%s", shown, unwrapURLError(err), strings.TrimPrefix(strings.TrimPrefix(shown, "https://"), "http://"))
-		}
-		key := raw
-		if u.Scheme != "" {
-			key = u.Host
-		}
-		if key == "" {
-			c.warn(Warning{Code: WarnAuthsDeadKey, Pos: a.Pos,
-				Message: fmt.Sprintf("auths key %q never matched any host (containerd reads a scheme-less host:port as a URL scheme); it is left as it is: rewrite it as configs.%s.auth to use it", redactUserinfo(raw), quoteKey(strings.TrimSuffix(redactUserinfo(raw), "/")))})
-			continue
-		}
-		ha := &hostAuth{authConfig: a, fromAuths: raw}
-		if prev := c.auth[key]; prev != nil && prev.fromAuths != "" {
-			// containerd folds auths in map order, so which entry wins
-			// was random; keep one, and remove both.
-			ha.alsoAuths = append(prev.alsoAuths, prev.fromAuths)
-			c.warn(Warning{Code: WarnAuthsAmbiguous, Pos: a.Pos,
-				Message: fmt.Sprintf("auths keys %q and %q both name %s, and containerd picked either at random; the credentials of %q are kept as configs.%s.auth", redactUserinfo(prev.fromAuths), redactUserinfo(raw), key, redactUserinfo(raw), quoteKey(key))})
-		}
-		c.auth[key] = ha
-	}
-	if c.opts.Auth != AuthHeader {
-		return nil
-	}
-	for _, h := range sortedKeys(c.auth) {
-		ha := c.auth[h]
-		v, err := basicAuth(ha.authConfig)
-		if err != nil {
-			return err
-		}
-		if v == "" {
-			c.warn(Warning{Code: WarnIdentityToken, Pos: ha.Pos,
-				Message: fmt.Sprintf("the identitytoken for %s (an OAuth refresh token) has no hosts.toml equivalent; these credentials stay in %s", h, path.Base(c.authFile(ha.Pos)))})
-			continue
-		}
-		if validHost(h) != nil || h == "docker.io" {
-			continue // never used by containerd; versionGates says so
-		}
-		ha.header = v
-	}
-	return nil
-}
+// Flavor is the containerd that reads the output.
+type Flavor string
 
-// basicAuth is the Authorization value for credentials, following
-// containerd's ParseAuth precedence: username, then identitytoken, then
-// auth. It returns "" for an identity token, which a header cannot carry.
-func basicAuth(a *authConfig) (string, error) {
-	switch {
-	case a.Username != "":
-		return "Basic " + base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)), nil
-	case a.IdentityToken != "":
-		return "", nil
-	case a.Auth != "":
-		decoded, err := base64.StdEncoding.DecodeString(a.Auth)
-		if err != nil || !strings.Contains(string(decoded), ":") {
-			return "", errorf(a.Pos, "auth is not base64 of user:password; containerd fails pulls with it (invalid decoded auth)")
-		}
-		user, pass, _ := strings.Cut(strings.Trim(string(decoded), "\x00"), ":")
-		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), nil
-	}
-	return "", errorf(a.Pos, "auth table without username, auth or identitytoken")
-}
+const (
+	// FlavorContainerd is upstream containerd.
+	FlavorContainerd Flavor = "containerd"
+	// FlavorK3s is k3s/RKE2's containerd, which understands
+	// [host."…".rewrite] tables.
+	FlavorK3s Flavor = "k3s"
+)
 
-func (c *converter) trimSpec(f *ConfigFile, setConfigPath bool, certsDir string) *trimSpec {
-	spec := &trimSpec{regPath: registryPath(f.Version), dropAuth: map[string]bool{}, dropAuths: map[string]bool{}}
-	if setConfigPath {
-		spec.configPath = certsDir
+// ConvertRegistries converts a k3s/RKE2 registries.yaml the way k3s itself
+// renders it into hosts.toml files (k3s pkg/agent/containerd/config.go,
+// getHostConfigs), and sets config_path, plus credentials with --auth keep,
+// in config. config is nil when the file does not exist yet; configPath
+// names it.
+func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string, opts Options) (*Result, error) {
+	if opts.Auth == "" {
+		opts.Auth = AuthKeep
 	}
-	r := f.Registry
+	if opts.Target == (Target{}) {
+		opts.Target = defaultTarget
+	}
+	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &registryTable{Configs: rf.Configs}, configFile: configPath}
+	if rf.Auths != nil {
+		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
+			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})
+	}
+	if len(rf.Mirrors) == 0 && !hasSettings(rf.Configs) {
+		return &Result{}, nil // nothing for k3s to write either
+	}
+	if config == nil {
+		version := 2
+		if !opts.Target.includes1x() {
+			version = 3
+		}
+		var err error
+		if config, err = ParseConfig(configPath, fmt.Appendf(nil, "%s from %s.\nversion = %d\n", GeneratedPrefix, rf.Path, version)); err != nil {
+			return nil, err
+		}
+		config.created = true
+	}
+	if r := config.Registry; r != nil && (len(r.Mirrors) > 0 || hasTLS(r)) {
+		return nil, errorf(r.Pos, "this config has its own registry mirrors or TLS settings: migrate it first (without --registries), then convert the registries.yaml")
+	}
+	if err := c.checkVersions([]*ConfigFile{config}); err != nil {
+		return nil, err
+	}
+	// Credentials: k3s writes them under configs."<key>".auth, the YAML
+	// key verbatim; --auth header turns them into headers instead.
+	c.reg.Configs = c.dockerHubCredentials(rf)
+	if err := c.foldAuths(); err != nil {
+		return nil, err
+	}
+	res := &Result{CertsDir: opts.CertsDir}
+	if res.CertsDir == "" {
+		res.CertsDir = DefaultCertsDir
+	}
+	hosts, err := c.k3sHostsFiles(rf)
+	if err != nil {
+		return nil, err
+	}
+	res.Hosts = hosts
+	spec := &trimSpec{regPath: registryPath(config.Version), dropAuth: map[string]bool{}, dropAuths: map[string]bool{}, configPath: res.CertsDir}
 	for _, key := range sortedKeys(c.auth) {
-		ha := c.auth[key]
-		if ha.fromAuths != "" {
-			if _, here := r.Auths[ha.fromAuths]; !here {
-				continue
-			}
-			spec.dropAuths[ha.fromAuths] = true
-			for _, other := range ha.alsoAuths {
-				spec.dropAuths[other] = r.Auths[other] != nil
-			}
-			// auths overrides configs auth for the same host (§2.3).
-			spec.dropAuth[key] = r.Configs[key] != nil && r.Configs[key].Auth != nil
-			if ha.header == "" {
-				spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: ha.authConfig})
-			}
+		if c.auth[key].header != "" {
 			continue
 		}
-		if ha.header != "" {
-			spec.dropAuth[key] = true
+		want := c.auth[key].authConfig
+		if r := config.Registry; r != nil && r.Configs[key] != nil && r.Configs[key].Auth != nil {
+			if sameCredentials(r.Configs[key].Auth, want) {
+				continue // already there (a second run)
+			}
+			spec.dropAuth[key] = true // registries.yaml wins, as k3s regenerates it
+		}
+		spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: want})
+	}
+	after, err := trimConfig(config, spec)
+	if err != nil {
+		return nil, err
+	}
+	before := config.Doc.Data
+	if config.created {
+		before = nil
+	}
+	res.ConfigEdits = []ConfigEdit{{Path: config.Path, Before: before, After: after}}
+	return c.finish(res)
+}
+
+func hasSettings(configs map[string]*registryConfig) bool {
+	for _, c := range configs {
+		if c.Auth != nil || c.TLS != nil {
+			return true
 		}
 	}
-	return spec
+	return false
+}
+
+func hasTLS(r *registryTable) bool {
+	for _, c := range r.Configs {
+		if c.TLS != nil {
+			return true
+		}
+	}
+	return false
 }

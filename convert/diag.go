@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 )
@@ -86,3 +87,12 @@ const (
 	WarnCRIServerKept     = "cri-server-settings-kept"
 	WarnMigrationQuirk    = "containerd-migration-quirk"
 )
+
+// quoteKey renders a key path for messages, e.g. mirrors."docker.io".
+func quoteKey(parts ...string) string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = tomldoc.Key(p)
+	}
+	return strings.Join(out, ".")
+}

@@ -7,41 +7,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// RegistriesFile is a k3s/RKE2 registries.yaml (rancher/wharfie's
-// pkg/registries types), parsed strictly: k3s silently drops unknown keys,
-// which hides typos such as `endpoints:`.
-//
-//	mirrors:
-//	  "<namespace>":                 # registry host, or "*"
-//	    endpoint: ["https://m:5000"] # list of URLs, scheme optional
-//	    rewrite:                     # regex → replacement, on the repository
-//	      "^library/(.*)": "mirror/$1"
-//	configs:
-//	  "<host[:port]>":               # keyed by endpoint host
-//	    auth: {username, password, auth, identity_token}
-//	    tls: {ca_file, cert_file, key_file, insecure_skip_verify}
-//	auths: ...                       # deprecated; k3s ignores it
-type RegistriesFile struct {
-	Path    string
-	Mirrors map[string]*yamlMirror
-	Configs map[string]*registryConfig
-	// Auths is the deprecated auths map, which k3s parses and ignores.
-	Auths *Position
-}
-
-// yamlMirror is mirrors."<namespace>" of a registries.yaml.
-type yamlMirror struct {
-	Endpoints []stringSetting
-	Rewrites  []rewriteRule
-	Pos       Position
-}
-
-// rewriteRule is one rewrite rule, applied by k3s's containerd to the
-// repository part of an image name.
-type rewriteRule struct {
-	Pattern, Replacement stringSetting
-}
-
 // ParseRegistries parses a registries.yaml.
 func ParseRegistries(path string, data []byte) (*RegistriesFile, error) {
 	var doc yaml.Node
