@@ -9,15 +9,15 @@ import (
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 )
 
-// trimSpec says how to edit one config file: which registry settings go,
+// editSpec says how to edit one config file: which registry settings go,
 // which credentials are added, and what config_path becomes.
-type trimSpec struct {
+type editSpec struct {
 	regPath []string
-	// dropAuth lists configs keys whose auth table is removed (turned into
+	// dropConfigAuth lists configs keys whose auth table is removed (turned into
 	// a header, or replaced by the auths entry that overrides it).
-	dropAuth map[string]bool
-	// dropAuths lists auths keys, as written, that are removed.
-	dropAuths map[string]bool
+	dropConfigAuth map[string]bool
+	// dropAuthsKeys lists auths keys, as written, that are removed.
+	dropAuthsKeys map[string]bool
 	// addAuth adds configs."<key>".auth tables (auths entries folded into
 	// configs as containerd itself does).
 	addAuth []authBlock
@@ -30,9 +30,9 @@ type authBlock struct {
 	Auth *authConfig
 }
 
-// removed reports whether the registry setting at rel (a key path below
+// removes reports whether the registry setting at rel (a key path below
 // the registry table) goes.
-func (s *trimSpec) removed(rel []string) bool {
+func (s *editSpec) removes(rel []string) bool {
 	switch {
 	case len(rel) == 0:
 		return false
@@ -41,16 +41,16 @@ func (s *trimSpec) removed(rel []string) bool {
 	case rel[0] == "configs" && len(rel) >= 3 && rel[2] == "tls":
 		return true
 	case rel[0] == "configs" && len(rel) >= 3 && rel[2] == "auth":
-		return s.dropAuth[rel[1]]
+		return s.dropConfigAuth[rel[1]]
 	case rel[0] == "auths" && len(rel) >= 2:
-		return s.dropAuths[rel[1]]
+		return s.dropAuthsKeys[rel[1]]
 	}
 	return false
 }
 
-// trimConfig edits the original bytes of f: every byte outside the removed
+// editConfig edits the original bytes of f: every byte outside the removed
 // statements and the inserted lines stays as it was.
-func trimConfig(f *ConfigFile, spec *trimSpec) ([]byte, error) {
+func editConfig(f *ConfigFile, spec *editSpec) ([]byte, error) {
 	doc := f.Doc
 	reg := spec.regPath
 	removed := make([]bool, len(doc.Stmts))
@@ -60,7 +60,7 @@ func trimConfig(f *ConfigFile, spec *trimSpec) ([]byte, error) {
 		case tomldoc.KeyValue:
 			var kept, gone int
 			walkLeaves(st.Path(), st.Value, func(path []string) {
-				if tomldoc.HasPrefix(path, reg) && spec.removed(path[len(reg):]) {
+				if tomldoc.HasPrefix(path, reg) && spec.removes(path[len(reg):]) {
 					gone++
 				} else {
 					kept++
@@ -72,7 +72,7 @@ func trimConfig(f *ConfigFile, spec *trimSpec) ([]byte, error) {
 			}
 			removed[i] = gone > 0
 		default:
-			if p := st.Path(); len(p) > len(reg) && tomldoc.HasPrefix(p, reg) && spec.removed(p[len(reg):]) {
+			if p := st.Path(); len(p) > len(reg) && tomldoc.HasPrefix(p, reg) && spec.removes(p[len(reg):]) {
 				removed[i] = true
 			}
 		}
@@ -219,7 +219,7 @@ func lineEndAt(data []byte, offset int) int {
 }
 
 // insertions places config_path and the folded auth tables.
-func insertions(f *ConfigFile, spec *trimSpec, removed []bool) ([]tomldoc.Edit, error) {
+func insertions(f *ConfigFile, spec *editSpec, removed []bool) ([]tomldoc.Edit, error) {
 	doc := f.Doc
 	reg := spec.regPath
 	var out []tomldoc.Edit
@@ -323,7 +323,7 @@ func separator(data []byte) string {
 
 // verifyTrimmed re-parses the edited file and checks that containerd will
 // accept it: no mirrors, no tls tables, config_path as intended.
-func verifyTrimmed(path string, out []byte, spec *trimSpec) error {
+func verifyTrimmed(path string, out []byte, spec *editSpec) error {
 	doc, err := tomldoc.Parse(out)
 	if err != nil {
 		return fmt.Errorf("%s: the edited config does not parse (%v); nothing was written: please report this", path, err)
@@ -356,8 +356,10 @@ func verifyTrimmed(path string, out []byte, spec *trimSpec) error {
 	return nil
 }
 
-func (c *converter) trimSpec(f *ConfigFile, setConfigPath bool, certsDir string) *trimSpec {
-	spec := &trimSpec{regPath: registryPath(f.Version), dropAuth: map[string]bool{}, dropAuths: map[string]bool{}}
+// editSpecFor says how f changes: config_path is set in the file that
+// gets it, and credentials go or move as foldAuths decided.
+func (c *converter) editSpecFor(f *ConfigFile, setConfigPath bool, certsDir string) *editSpec {
+	spec := &editSpec{regPath: registryPath(f.Version), dropConfigAuth: map[string]bool{}, dropAuthsKeys: map[string]bool{}}
 	if setConfigPath {
 		spec.configPath = certsDir
 	}
@@ -368,19 +370,19 @@ func (c *converter) trimSpec(f *ConfigFile, setConfigPath bool, certsDir string)
 			if _, here := r.Auths[ha.fromAuths]; !here {
 				continue
 			}
-			spec.dropAuths[ha.fromAuths] = true
+			spec.dropAuthsKeys[ha.fromAuths] = true
 			for _, other := range ha.alsoAuths {
-				spec.dropAuths[other] = r.Auths[other] != nil
+				spec.dropAuthsKeys[other] = r.Auths[other] != nil
 			}
 			// auths overrides configs auth for the same host (§2.3).
-			spec.dropAuth[key] = r.Configs[key] != nil && r.Configs[key].Auth != nil
+			spec.dropConfigAuth[key] = r.Configs[key] != nil && r.Configs[key].Auth != nil
 			if ha.header == "" {
 				spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: ha.authConfig})
 			}
 			continue
 		}
 		if ha.header != "" {
-			spec.dropAuth[key] = true
+			spec.dropConfigAuth[key] = true
 		}
 	}
 	return spec

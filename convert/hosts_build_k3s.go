@@ -137,8 +137,8 @@ func (c *converter) applyRewrites(ns *k3sNamespace, m *yamlMirror) error {
 	return nil
 }
 
-// plainPrefix matches a rewrite that prefixes every repository:
-// "^(.*)$" → "some/prefix/$1".
+// wholeRepo and prefixedRef match the two halves of a rewrite that
+// prefixes every repository: "^(.*)$" → "some/prefix/$1".
 var (
 	// Compiled on first use: most runs never need them, and every run
 	// pays for package initialisation.
@@ -148,6 +148,8 @@ var (
 	})
 )
 
+// plainPrefixRewrite returns the prefix of a rewrite that only prefixes
+// every repository, and whether rules is one such.
 func plainPrefixRewrite(rules []rewriteRule) (string, bool) {
 	if len(rules) != 1 || !wholeRepo().MatchString(rules[0].Pattern.Value) {
 		return "", false

@@ -6,11 +6,12 @@ import (
 	"strings"
 )
 
-// The effective registry settings of a set of config files merged the way
-// containerd merges `imports` (semantics §1.1): containerd 1.x replaces a
-// plugin's whole table with the one from the file merged last; 2.x merges
-// plugin tables key by key, the later file winning.
-type effective struct {
+// mergedSettings are the registry settings in effect for a set of config
+// files merged the way containerd merges `imports` (semantics §1.1):
+// containerd 1.x replaces a plugin's whole table with the one from the
+// file merged last; 2.x merges plugin tables key by key, the later file
+// winning.
+type mergedSettings struct {
 	reg *registryTable
 	// live are the files whose registry settings are in effect and are
 	// therefore edited.
@@ -22,14 +23,14 @@ type effective struct {
 }
 
 // merge1x applies containerd 1.x's rule.
-func merge1x(files []*ConfigFile) effective {
+func merge1x(files []*ConfigFile) mergedSettings {
 	var owner *ConfigFile
 	for _, f := range files {
 		if f.DefinesCRIPlugin {
 			owner = f
 		}
 	}
-	e := effective{reg: &registryTable{}}
+	e := mergedSettings{reg: &registryTable{}}
 	for _, f := range files {
 		if f.Registry != nil && f != owner {
 			e.shadowed = append(e.shadowed, f)
@@ -44,8 +45,8 @@ func merge1x(files []*ConfigFile) effective {
 }
 
 // merge2x applies containerd 2.x's rule, per registry entry.
-func merge2x(files []*ConfigFile) effective {
-	e := effective{reg: &registryTable{Mirrors: map[string]*mirrorEntry{}, Configs: map[string]*registryConfig{}, Auths: map[string]*authConfig{}}}
+func merge2x(files []*ConfigFile) mergedSettings {
+	e := mergedSettings{reg: &registryTable{Mirrors: map[string]*mirrorEntry{}, Configs: map[string]*registryConfig{}, Auths: map[string]*authConfig{}}}
 	for _, f := range files {
 		r := f.Registry
 		if r == nil {
@@ -125,7 +126,7 @@ func sv(s *stringSetting) string {
 
 // mergeFiles picks the merge rule of the target. When the target spans 1.x
 // and 2.x and the two rules disagree, the user must say which one applies.
-func mergeFiles(files []*ConfigFile, target Target) (effective, error) {
+func mergeFiles(files []*ConfigFile, target Target) (mergedSettings, error) {
 	if !target.includes2x() {
 		return merge1x(files), nil
 	}
@@ -142,7 +143,7 @@ func mergeFiles(files []*ConfigFile, target Target) (effective, error) {
 			}
 		}
 		sort.Strings(names)
-		return effective{}, fmt.Errorf("the CRI registry settings span %s, and containerd 1.x (a later file replaces the whole CRI plugin table) and 2.x (tables merge key by key) read them differently: pass --containerd-version", strings.Join(names, ", "))
+		return mergedSettings{}, fmt.Errorf("the CRI registry settings span %s, and containerd 1.x (a later file replaces the whole CRI plugin table) and 2.x (tables merge key by key) read them differently: pass --containerd-version", strings.Join(names, ", "))
 	}
 	return e2, nil
 }

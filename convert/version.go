@@ -146,7 +146,7 @@ func (c *converter) checkVersions(files []*ConfigFile) error {
 	return nil
 }
 
-// versionWarnings reports what the output needs from the target, and what
+// versionGates refuses output the target cannot read, and warns about what
 // behaves differently across it.
 func (c *converter) versionGates(res *Result) error {
 	t := c.opts.Target

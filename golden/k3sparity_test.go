@@ -323,11 +323,12 @@ func k3sParity(t *testing.T, in *parityInput) parityResult {
 	return res
 }
 
+// hostPortDir matches the host_port_ spelling of a host:port directory.
+var hostPortDir = regexp.MustCompile(`^(.+)_([0-9]+)_$`)
+
 // namespaceOfDir maps a certs.d directory name back to the namespace it
 // serves: host_port_ is host:port, and _default is probed through
 // example.org.
-var hostPortDir = regexp.MustCompile(`^(.+)_([0-9]+)_$`)
-
 func namespaceOfDir(dir string) string {
 	if dir == "_default" {
 		return "example.org"
