@@ -42,18 +42,11 @@ import (
 // no such field (containerd would log "Ignoring unknown key" and drop them)
 // are refused, as are values containerd's migration cannot handle.
 
-// Plugin IDs.
-const (
-	criPlugin        = "io.containerd.grpc.v1.cri"
-	criImagesPlugin  = "io.containerd.cri.v1.images"
-	criRuntimePlugin = "io.containerd.cri.v1.runtime"
-)
-
-// upgradeToVersion3 rewrites a version 1 or 2 containerd config (typically a k0s
-// drop-in) as a version 3 config, moving each setting to the plugin path
-// containerd 2.x's own migration moves it to (semantics: containerd's
-// ConfigMigration functions). It refuses, with an *inputError naming file:line:col,
-// any setting it cannot move.
+// upgradeToVersion3 rewrites a version 1 or 2 containerd config (typically
+// a k0s drop-in) as a version 3 config, moving each setting to the plugin
+// path containerd 2.x's own migration moves it to (semantics: containerd's
+// ConfigMigration functions). It refuses, with an *inputError naming
+// file:line:col, any setting it cannot move.
 func upgradeToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	doc, err := tomldoc.Parse(data)
 	if err != nil {
@@ -132,7 +125,7 @@ func (m *upgrade) mustTable(n *tomltree.Node) error {
 // v1PluginNames are containerd's version 1 short plugin names
 // (v1MigratePluginName's corePlugins).
 var v1PluginNames = map[string]string{
-	"cri":       "io.containerd.grpc.v1.cri",
+	"cri":       criPlugin,
 	"cgroups":   "io.containerd.monitor.v1.cgroups",
 	"linux":     "io.containerd.runtime.v1.linux",
 	"scheduler": "io.containerd.gc.v1.scheduler",

@@ -62,10 +62,20 @@ type authConfig struct {
 
 // Plugin keys of the CRI registry table per config file version (§1.1).
 var criPluginByVersion = map[int]string{
-	1: "cri",
-	2: "io.containerd.grpc.v1.cri",
-	3: "io.containerd.cri.v1.images",
+	1: criPluginV1Name,
+	2: criPlugin,
+	3: criImagesPlugin,
 }
+
+// The CRI plugin IDs: the registry table lives under criPlugin in version
+// 2 configs (criPluginV1Name in version 1) and under criImagesPlugin in
+// version 3, where containerd 2.x split the CRI plugin in three.
+const (
+	criPluginV1Name  = "cri"
+	criPlugin        = "io.containerd.grpc.v1.cri"
+	criImagesPlugin  = "io.containerd.cri.v1.images"
+	criRuntimePlugin = "io.containerd.cri.v1.runtime"
+)
 
 func registryPath(version int) []string {
 	return []string{"plugins", criPluginByVersion[version], "registry"}
