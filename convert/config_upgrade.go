@@ -2,7 +2,6 @@ package convert
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
@@ -48,26 +47,9 @@ import (
 // ConfigMigration functions). It refuses, with an *inputError naming
 // file:line:col, any setting it cannot move.
 func upgradeToVersion3(path string, data []byte) ([]byte, []Warning, error) {
-	doc, err := tomldoc.Parse(data)
+	doc, version, err := parseConfigTOML(path, data)
 	if err != nil {
-		if se, ok := err.(*tomldoc.SyntaxError); ok {
-			return nil, nil, errorf(at(path, se.Pos), "invalid TOML: %s", se.Msg)
-		}
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	version := 1
-	if v := doc.Root.Get("version"); v != nil {
-		n, err := strconv.ParseInt(v.Str, 0, 64)
-		if v.Kind != tomldoc.Integer || err != nil {
-			return nil, nil, errorf(at(path, v.Pos), "version must be an integer, found %s", v.Kind)
-		}
-		if n == 0 {
-			n = 1 // containerd treats 0 (unset) as version 1
-		}
-		if n < 1 || n > 3 {
-			return nil, nil, errorf(at(path, v.Pos), "unsupported config version %d (want 1, 2 or 3)", n)
-		}
-		version = int(n)
+		return nil, nil, err
 	}
 	if version == 3 {
 		return data, nil, nil

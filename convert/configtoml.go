@@ -12,29 +12,13 @@ import (
 // ParseConfig parses one containerd config file. path is the file's path
 // on the node; it is used in messages only.
 func ParseConfig(path string, data []byte) (*ConfigFile, error) {
-	doc, err := tomldoc.Parse(data)
+	doc, version, err := parseConfigTOML(path, data)
 	if err != nil {
-		if se, ok := err.(*tomldoc.SyntaxError); ok {
-			return nil, errorf(at(path, se.Pos), "invalid TOML: %s", se.Msg)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	f := &ConfigFile{Path: path, Doc: doc, Version: 1}
+	f := &ConfigFile{Path: path, Doc: doc, Version: version}
 	firstLine, _, _ := strings.Cut(string(data), "\n")
 	f.K0sManaged = strings.TrimSpace(firstLine) == k0sManagedMarker
-	if v := doc.Root.Get("version"); v != nil {
-		n, err := strconv.Atoi(v.Str)
-		if v.Kind != tomldoc.Integer || err != nil {
-			return nil, errorf(at(path, v.Pos), "version must be an integer, found %s", v.Kind)
-		}
-		if n == 0 {
-			n = 1 // containerd treats 0 (unset) as version 1
-		}
-		if n < 1 || n > 3 {
-			return nil, errorf(at(path, v.Pos), "unsupported config version %d (want 1, 2 or 3)", n)
-		}
-		f.Version = n
-	}
 	if v := doc.Root.Get("imports"); v != nil {
 		imports, err := stringList(path, v, "imports")
 		if err != nil {
@@ -67,6 +51,35 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 		}
 	}
 	return f, nil
+}
+
+// parseConfigTOML parses a config file's TOML and reads its version the
+// way containerd decodes it (an int field, through go-toml v1 in 1.x and
+// go-toml v2 in 2.x): any TOML integer notation counts, so 0x2 is 2, and 0
+// or no version means 1.
+func parseConfigTOML(path string, data []byte) (*tomldoc.Doc, int, error) {
+	doc, err := tomldoc.Parse(data)
+	if err != nil {
+		if se, ok := err.(*tomldoc.SyntaxError); ok {
+			return nil, 0, errorf(at(path, se.Pos), "invalid TOML: %s", se.Msg)
+		}
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	v := doc.Root.Get("version")
+	if v == nil {
+		return doc, 1, nil
+	}
+	n, err := strconv.ParseInt(v.Str, 0, 64)
+	if v.Kind != tomldoc.Integer || err != nil {
+		return nil, 0, errorf(at(path, v.Pos), "version must be an integer, found %s", v.Kind)
+	}
+	if n == 0 {
+		n = 1 // containerd treats 0 (unset) as version 1
+	}
+	if n < 1 || n > 3 {
+		return nil, 0, errorf(at(path, v.Pos), "unsupported config version %d (want 1, 2 or 3)", n)
+	}
+	return doc, int(n), nil
 }
 
 func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
