@@ -85,16 +85,22 @@ type converter struct {
 	inputs []*registryTable
 }
 
-// Convert converts the registry settings of files, given in containerd's
-// load order (the main config first, then its imports).
-func Convert(files []*ConfigFile, opts Options) (*Result, error) {
+// newConverter sets up a conversion of either input format, with the
+// options' defaults filled in.
+func newConverter(opts Options) *converter {
 	if opts.Auth == "" {
 		opts.Auth = AuthKeep
 	}
 	if opts.Target == (Target{}) {
 		opts.Target = defaultTarget
 	}
-	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}}
+	return &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}}
+}
+
+// Convert converts the registry settings of files, given in containerd's
+// load order (the main config first, then its imports).
+func Convert(files []*ConfigFile, opts Options) (*Result, error) {
+	c := newConverter(opts)
 	for _, f := range files {
 		for _, w := range f.warnings {
 			c.warn(w)
@@ -231,13 +237,8 @@ const (
 // in config. config is nil when the file does not exist yet; configPath
 // names it.
 func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string, opts Options) (*Result, error) {
-	if opts.Auth == "" {
-		opts.Auth = AuthKeep
-	}
-	if opts.Target == (Target{}) {
-		opts.Target = defaultTarget
-	}
-	c := &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, reg: &registryTable{Configs: rf.Configs}, configFile: configPath}
+	c := newConverter(opts)
+	c.reg, c.configFile = &registryTable{Configs: rf.Configs}, configPath
 	if rf.Auths != nil {
 		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
 			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})

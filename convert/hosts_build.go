@@ -154,13 +154,7 @@ func (c *converter) hostsFile(ns, source string) (*HostsFile, error) {
 	return f, nil
 }
 
-func nsDir(ns string) string {
-	if ns == "*" {
-		return "_default"
-	}
-	return ns
-}
-
+// nsName names a namespace in messages.
 func nsName(ns string) string {
 	if ns == "*" {
 		return `mirrors."*"`
@@ -181,7 +175,7 @@ func (c *converter) entry(ep endpoint, ns string) hostEntry {
 				what = fmt.Sprintf("direct pulls of %s, which legacy containerd sent over plain http (its rule for localhost and loopback registries)", ns)
 			}
 			c.warn(Warning{Code: WarnTLSOnHTTP, Pos: cfg.TLS.Pos,
-				Message: fmt.Sprintf("configs.%s.tls never applied to %s, so %s/hosts.toml gets no TLS keys for it (they would make containerd try HTTPS first); https endpoints on this host keep them", quoteKey(ep.Host), what, nsDir(ns))})
+				Message: fmt.Sprintf("configs.%s.tls never applied to %s, so %s/hosts.toml gets no TLS keys for it (they would make containerd try HTTPS first); https endpoints on this host keep them", quoteKey(ep.Host), what, namespaceDir(ns))})
 		} else {
 			t := cfg.TLS
 			if t.CAFile != nil {

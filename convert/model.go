@@ -213,11 +213,15 @@ type hostEntry struct {
 }
 
 // Dir is the directory name containerd looks up for the namespace.
-func (h *HostsFile) Dir() string {
-	if h.Namespace == "*" {
+func (h *HostsFile) Dir() string { return namespaceDir(h.Namespace) }
+
+// namespaceDir is the directory name containerd looks up for a namespace:
+// the host itself, or _default for "*".
+func namespaceDir(ns string) string {
+	if ns == "*" {
 		return "_default"
 	}
-	return h.Namespace
+	return ns
 }
 
 // HasSecret reports that the file holds credentials.
