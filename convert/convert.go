@@ -7,7 +7,7 @@ package convert
 
 import (
 	"fmt"
-	"path/filepath"
+	"path"
 )
 
 // AuthMode says where legacy credentials go.
@@ -21,13 +21,9 @@ const (
 	AuthHeader AuthMode = "header"
 )
 
-// DefaultCertsDir is the conventional config_path.
-const DefaultCertsDir = "/etc/containerd/certs.d"
-
 // Options control a conversion.
 type Options struct {
-	// CertsDir is the config_path directory; "" means the config's own
-	// config_path, or DefaultCertsDir.
+	// CertsDir is the config_path directory; "" lets certsDir decide.
 	CertsDir string
 	Auth     AuthMode
 	Target   Target
@@ -133,7 +129,7 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 		}
 		return c.finish(res)
 	}
-	res.CertsDir = c.certsDir()
+	res.CertsDir = c.certsDir(c.reg.ConfigPath, files[0])
 	if err := c.foldAuths(); err != nil {
 		return nil, err
 	}
@@ -161,6 +157,9 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 func (c *converter) finish(res *Result) (*Result, error) {
 	if err := c.versionGates(res); err != nil {
 		return nil, err
+	}
+	for _, h := range res.Hosts {
+		h.Path = path.Join(res.CertsDir, h.Dir(), "hosts.toml")
 	}
 	for _, k := range sortedKeys(c.tlsFiles) {
 		res.TLSFiles = append(res.TLSFiles, c.tlsFiles[k])
@@ -194,30 +193,6 @@ func (c *converter) needsMigration() bool {
 		}
 	}
 	return len(r.Auths) > 0
-}
-
-func (c *converter) certsDir() string {
-	if c.opts.CertsDir != "" {
-		return c.opts.CertsDir
-	}
-	if cp := c.reg.ConfigPath; cp != nil && cp.Value != "" {
-		dirs := filepath.SplitList(cp.Value)
-		if len(dirs) > 1 {
-			c.warn(Warning{Code: WarnConfigPathList, Pos: cp.Pos,
-				Message: fmt.Sprintf("config_path %q lists several directories; containerd 2.1+ pulls read it as one path, so it becomes %q (pass --certs-dir to choose)", cp.Value, dirs[0])})
-		}
-		if dir := dirs[0]; dir != "" {
-			if !filepath.IsAbs(dir) {
-				// containerd reads it from its working directory, / under
-				// systemd.
-				c.warn(Warning{Code: WarnRelativeConfigPath, Pos: cp.Pos,
-					Message: fmt.Sprintf("config_path %q is relative: containerd reads it from its working directory, so it becomes %q (right when containerd runs from /, as under systemd)", dir, filepath.Join("/", dir))})
-				dir = filepath.Join("/", dir)
-			}
-			return dir
-		}
-	}
-	return DefaultCertsDir
 }
 
 // Flavor is the containerd that reads the output.
@@ -269,10 +244,7 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	if err := c.foldAuths(); err != nil {
 		return nil, err
 	}
-	res := &Result{CertsDir: opts.CertsDir}
-	if res.CertsDir == "" {
-		res.CertsDir = DefaultCertsDir
-	}
+	res := &Result{CertsDir: c.certsDir(nil, config)}
 	hosts, err := c.k3sHostsFiles(rf)
 	if err != nil {
 		return nil, err

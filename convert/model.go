@@ -196,6 +196,9 @@ type HostsFile struct {
 	Hosts  []hostEntry
 	// Source is the config file the settings came from.
 	Source string
+	// Path is where the file goes on the node:
+	// <certs dir>/<Dir()>/hosts.toml, set once certsDir has decided.
+	Path string
 }
 
 // hostEntry is a [host."…"] table, or the root entry.

@@ -94,9 +94,6 @@ func Build(opts Options) (*Plan, error) {
 const (
 	containerdConfigPath = "/etc/containerd/config.toml"
 	k0sConfigPath        = "/etc/k0s/containerd.toml"
-	// k0sCertsDir is where k0s's documentation puts hosts.toml files: k0s
-	// imports only the top-level *.toml files of containerd.d.
-	k0sCertsDir = "/etc/k0s/containerd.d/certs.d"
 )
 
 // findConfig fills in the config path when none was given.
@@ -137,10 +134,6 @@ func convertInputs(opts Options) (*convert.Result, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		k0s := files[0].K0sManaged || path.Dir(opts.ConfigFile) == path.Dir(k0sCertsDir)
-		if k0s && opts.CertsDir == "" && !hasConfigPath(files) {
-			opts.CertsDir = k0sCertsDir
-		}
 		res, err := convert.Convert(files, opts.Options)
 		return res, globs, err
 	}
@@ -166,19 +159,10 @@ func convertInputs(opts Options) (*convert.Result, []string, error) {
 	return res, nil, err
 }
 
-func hasConfigPath(files []*convert.ConfigFile) bool {
-	for _, f := range files {
-		if f.Registry != nil && f.Registry.ConfigPath != nil && f.Registry.ConfigPath.Value != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // hostsChange plans one hosts.toml. A file that exists, differs, and lacks
 // the generated-by line is a conflict unless force.
 func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, error) {
-	nodeFile := path.Join(p.CertsDir, h.Dir(), "hosts.toml")
+	nodeFile := h.Path
 	mode := os.FileMode(0o644)
 	if h.HasSecret() {
 		mode = 0o600
