@@ -209,11 +209,11 @@ const (
 // ConvertRegistries converts a k3s/RKE2 registries.yaml the way k3s itself
 // renders it into hosts.toml files (k3s pkg/agent/containerd/config.go,
 // getHostConfigs), and sets config_path, plus credentials with --auth keep,
-// in config. config is nil when the file does not exist yet; configPath
+// in config. config is nil when the file does not exist yet; configFile
 // names it.
-func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string, opts Options) (*Result, error) {
+func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configFile string, opts Options) (*Result, error) {
 	c := newConverter(opts)
-	c.reg, c.configFile = &registryTable{Configs: rf.Configs}, configPath
+	c.reg, c.configFile = &registryTable{Configs: rf.Configs}, configFile
 	if rf.Auths != nil {
 		c.warn(Warning{Code: WarnYAMLAuthsIgnored, Pos: *rf.Auths,
 			Message: "auths is deprecated and k3s ignores it; it is not carried over (use configs.<host>.auth)"})
@@ -227,7 +227,7 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 			version = 3
 		}
 		var err error
-		if config, err = ParseConfig(configPath, fmt.Appendf(nil, "%s from %s.\nversion = %d\n", GeneratedPrefix, rf.Path, version)); err != nil {
+		if config, err = ParseConfig(configFile, fmt.Appendf(nil, "%s from %s.\nversion = %d\n", GeneratedPrefix, rf.Path, version)); err != nil {
 			return nil, err
 		}
 		config.created = true
@@ -244,7 +244,11 @@ func ConvertRegistries(rf *RegistriesFile, config *ConfigFile, configPath string
 	if err := c.foldAuths(); err != nil {
 		return nil, err
 	}
-	res := &Result{CertsDir: c.certsDir(nil, config)}
+	var ownConfigPath *stringSetting
+	if config.Registry != nil {
+		ownConfigPath = config.Registry.ConfigPath
+	}
+	res := &Result{CertsDir: c.certsDir(ownConfigPath, config)}
 	hosts, err := c.k3sHostsFiles(rf)
 	if err != nil {
 		return nil, err
