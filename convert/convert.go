@@ -21,6 +21,17 @@ const (
 	AuthHeader AuthMode = "header"
 )
 
+// Flavor is the containerd that reads the output.
+type Flavor string
+
+const (
+	// FlavorContainerd is upstream containerd.
+	FlavorContainerd Flavor = "containerd"
+	// FlavorK3s is k3s/RKE2's containerd, which understands
+	// [host."…".rewrite] tables.
+	FlavorK3s Flavor = "k3s"
+)
+
 // Options control a conversion.
 type Options struct {
 	// CertsDir is the config_path directory; "" lets certsDir decide.
@@ -42,7 +53,7 @@ type Result struct {
 	// CertsDir is the config_path directory the hosts files go into.
 	CertsDir string
 	Hosts    []*HostsFile
-	// Configs are the edited config files, in load order.
+	// ConfigEdits are the edited config files, in load order.
 	ConfigEdits []ConfigEdit
 	Warnings    []Warning
 	// TLSFiles are the certificate files the hosts files name; the caller
@@ -67,6 +78,8 @@ type TLSFile struct {
 	Pos  Position
 }
 
+// converter holds one conversion's state: the registry settings in
+// effect, the credentials decided per host, and the warnings so far.
 type converter struct {
 	opts     Options
 	reg      *registryTable
@@ -194,17 +207,6 @@ func (c *converter) needsMigration() bool {
 	}
 	return len(r.Auths) > 0
 }
-
-// Flavor is the containerd that reads the output.
-type Flavor string
-
-const (
-	// FlavorContainerd is upstream containerd.
-	FlavorContainerd Flavor = "containerd"
-	// FlavorK3s is k3s/RKE2's containerd, which understands
-	// [host."…".rewrite] tables.
-	FlavorK3s Flavor = "k3s"
-)
 
 // ConvertRegistries converts a k3s/RKE2 registries.yaml the way k3s itself
 // renders it into hosts.toml files (k3s pkg/agent/containerd/config.go,
