@@ -11,324 +11,38 @@ import (
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 )
 
-type v3Case struct {
-	name  string
-	in    string
-	want  string
-	warns []string // warning codes, in order
-}
+// The cases are testdata/upgrade/*.txtar: in.toml, and either want.toml
+// (the version 3 config) with warnings (each warning as printed, one per
+// line; none if absent), or error (the start of the *inputError message).
+// The input file is named f.toml.
 
-var v3Cases = []v3Case{
-	{
-		name: "k0s registry drop-in",
-		in: `version = 2
-
-[plugins."io.containerd.grpc.v1.cri".registry]
-  config_path = "/etc/k0s/containerd.d/certs.d"
-
-[plugins."io.containerd.grpc.v1.cri".registry.configs."registry.example.com".auth]
-  username = "robot"
-  password = "s3cret"
-`,
-		want: `version = 3
-
-[plugins."io.containerd.cri.v1.images".registry]
-config_path = "/etc/k0s/containerd.d/certs.d"
-
-[plugins."io.containerd.cri.v1.images".registry.configs."registry.example.com".auth]
-username = "robot"
-password = "s3cret"
-`,
-	},
-	{
-		name: "sandbox image, snapshotter, runtime and cni",
-		in: `version = 2
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10"
-  enable_selinux = true
-  max_concurrent_downloads = 5
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    discard_unpacked_layers = true
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = true
-        BinaryName = "/usr/bin/runc"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/opt/cni/bin"
-    conf_dir = "/etc/cni/net.d"
-    max_conf_num = 1
-`,
-		want: `version = 3
-
-[plugins."io.containerd.cri.v1.images"]
-max_concurrent_downloads = 5
-snapshotter = "overlayfs"
-discard_unpacked_layers = true
-
-[plugins."io.containerd.cri.v1.images".pinned_images]
-sandbox = "registry.k8s.io/pause:3.10"
-
-[plugins."io.containerd.cri.v1.runtime"]
-enable_selinux = true
-
-[plugins."io.containerd.cri.v1.runtime".containerd]
-default_runtime_name = "runc"
-
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-runtime_type = "io.containerd.runc.v2"
-
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-SystemdCgroup = true
-BinaryName = "/usr/bin/runc"
-
-[plugins."io.containerd.cri.v1.runtime".cni]
-bin_dirs = ["/opt/cni/bin"]
-conf_dir = "/etc/cni/net.d"
-max_conf_num = 1
-`,
-	},
-	{
-		name: "version 1 drop-in",
-		in: `# written by hand, long ago
-disabled_plugins = ["aufs", "io.containerd.snapshotter.v1.zfs"]
-
-[plugins.cri]
-  sandbox_image = "k8s.gcr.io/pause:3.2"
-  [plugins.cri.containerd]
-    snapshotter = "native"
-  [plugins.cri.containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-  [plugins.cri.registry.mirrors."docker.io"]
-    endpoint = ["https://mirror.example.com"]
-[plugins.overlayfs]
-  root_path = "/var/lib/overlay"
-[plugins.cgroups]
-  no_prometheus = true
-[plugins.restart]
-  interval = "10s"
-`,
-		want: `# written by hand, long ago
-
-version = 3
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.zfs"]
-
-[plugins."io.containerd.cri.v1.images"]
-snapshotter = "native"
-
-[plugins."io.containerd.cri.v1.images".pinned_images]
-sandbox = "k8s.gcr.io/pause:3.2"
-
-[plugins."io.containerd.cri.v1.images".registry.mirrors."docker.io"]
-endpoint = ["https://mirror.example.com"]
-
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-runtime_type = "io.containerd.runc.v2"
-
-[plugins."io.containerd.snapshotter.v1.overlayfs"]
-root_path = "/var/lib/overlay"
-
-[plugins."io.containerd.monitor.task.v1.cgroups"]
-no_prometheus = true
-
-[plugins."io.containerd.monitor.container.v1.restart"]
-interval = "10s"
-`,
-	},
-	{
-		name: "comments and odd quoting",
-		in: `# Registry settings for k0s.
-# Do not edit by hand.
-
-version = 2 # the old format
-root = '/var/lib/k0s/containerd'
-imports = [
-  "/etc/k0s/extra.toml", # extra
-  '/etc/k0s/more.toml',
-]
-
-# the CRI plugin
-[plugins."io.containerd.grpc.v1.cri"]
-  # pause image, pinned
-  sandbox_image = 'registry.example.com:5000/pause:3.10' # not docker.io
-  max_container_log_line_size = 16_384
-  drain_exec_sync_io_timeout = """
-0s"""
-  [plugins.'io.containerd.grpc.v1.cri'.registry]
-    config_path = "C:\\certs.d"
-    headers = { "X-Meta" = ["a", 'b'] , 'X-Other' = [] }
-  [plugins."io.containerd.grpc.v1.cri".registry.configs.'my.registry:5000'.auth]
-    auth = "dXNlcjpwYXNz"
-
-[plugins."io.containerd.snapshotter.v1.overlayfs"] # overlay
-  upperdir_label = false
-  mount_options = [
-    "nodev", # comment in array
-  ]
-
-# end of file
-`,
-		want: `# Registry settings for k0s.
-# Do not edit by hand.
-
-version = 3
-root = '/var/lib/k0s/containerd'
-imports = [
-  "/etc/k0s/extra.toml", # extra
-  '/etc/k0s/more.toml',
-]
-
-[plugins."io.containerd.cri.v1.images".pinned_images]
-# pause image, pinned
-sandbox = 'registry.example.com:5000/pause:3.10' # not docker.io
-
-[plugins."io.containerd.cri.v1.images".registry]
-config_path = "C:\\certs.d"
-headers = { "X-Meta" = ["a", 'b'] , 'X-Other' = [] }
-
-[plugins."io.containerd.cri.v1.images".registry.configs."my.registry:5000".auth]
-auth = "dXNlcjpwYXNz"
-
-[plugins."io.containerd.cri.v1.runtime"]
-max_container_log_line_size = 16_384
-drain_exec_sync_io_timeout = """
-0s"""
-
-[plugins."io.containerd.snapshotter.v1.overlayfs"] # overlay
-upperdir_label = false
-mount_options = [
-    "nodev", # comment in array
-  ]
-
-# end of file
-`,
-	},
-	{
-		name: "stream server settings stay",
-		in: `version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  enable_cdi = false
-  [plugins."io.containerd.grpc.v1.cri".x509_key_pair_streaming]
-    tls_cert_file = "/etc/cert.pem"
-`,
-		want: `version = 3
-
-[plugins."io.containerd.grpc.v1.cri"]
-stream_server_address = "127.0.0.1"
-
-[plugins."io.containerd.grpc.v1.cri".x509_key_pair_streaming]
-tls_cert_file = "/etc/cert.pem"
-`,
-		warns: []string{WarnV3SettingDropped, WarnCRIServerKept},
-	},
-	{
-		name: "inline and dotted tables",
-		in: `version = 2
-[plugins]
-"io.containerd.grpc.v1.cri" = { containerd = { snapshotter = "stargz", runtimes = { kata = { runtime_type = "io.containerd.kata.v2", sandbox_mode = "shim" } } }, registry = { config_path = "/etc/certs.d" } }
-"io.containerd.runtime.v2.task".sched_core = false
-`,
-		want: `version = 3
-
-[plugins."io.containerd.cri.v1.images"]
-snapshotter = "stargz"
-registry = { config_path = "/etc/certs.d" }
-
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.kata]
-runtime_type = "io.containerd.kata.v2"
-sandboxer = "shim"
-
-[plugins."io.containerd.runtime.v2.task"]
-`,
-	},
-	{
-		name: "snapshotter without runtimes",
-		in: `version = 2
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  snapshotter = "zfs"
-  default_runtime_name = "crun"
-`,
-		want: `version = 3
-
-[plugins."io.containerd.cri.v1.images"]
-snapshotter = "zfs"
-
-[plugins."io.containerd.cri.v1.runtime".containerd]
-default_runtime_name = "crun"
-`,
-		warns: []string{WarnMigrationQuirk},
-	},
-	{
-		name: "windows line endings and arrays of tables",
-		in: "# top\r\nversion = 2\r\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\r\n  config_path = \"/certs.d\" # path\r\n" +
-			"[[stream_processors_list]]\r\n  name = \"a\"\r\n[stream_processors_list.sub]\r\n  x = 1\r\n[[stream_processors_list]]\r\n  name = \"b\"\r\n",
-		want: `# top
-
-version = 3
-
-[plugins."io.containerd.cri.v1.images".registry]
-config_path = "/certs.d" # path
-
-[[stream_processors_list]]
-name = "a"
-
-[stream_processors_list.sub]
-x = 1
-
-[[stream_processors_list]]
-name = "b"
-`,
-	},
-	{
-		name: "version 2 and 3 tables in one file",
-		in: `version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "old/pause"
-  enable_selinux = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/opt/cni/bin"
-[plugins."io.containerd.cri.v1.images".pinned_images]
-  sandbox = "new/pause"
-[plugins."io.containerd.cri.v1.runtime"]
-  enable_selinux = false
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["/usr/lib/cni"]
-`,
-		want: `version = 3
-
-[plugins."io.containerd.cri.v1.images".pinned_images]
-sandbox = "old/pause"
-
-[plugins."io.containerd.cri.v1.runtime"]
-enable_selinux = false
-
-[plugins."io.containerd.cri.v1.runtime".cni]
-bin_dirs = ["/opt/cni/bin"]
-`,
-		warns: []string{WarnV3SettingDropped, WarnV3SettingDropped, WarnV3SettingDropped},
-	},
-}
-
-func TestV3Convert(t *testing.T) {
-	for _, tc := range v3Cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, warns, err := upgradeToVersion3("/etc/k0s/containerd.d/test.toml", []byte(tc.in))
+func TestUpgradeCases(t *testing.T) {
+	for _, c := range loadCases(t, "testdata/upgrade") {
+		t.Run(c.name, func(t *testing.T) {
+			in := c.mustSection(t, "in.toml")
+			out, warns, err := upgradeToVersion3("f.toml", []byte(in))
+			if want := strings.TrimSpace(c.section("error")); want != "" {
+				var e *inputError
+				if !errors.As(err, &e) {
+					t.Fatalf("got %q, %v; want *inputError", out, err)
+				}
+				if !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("error\n%s\nwant\n%s", err, want)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(out) != tc.want {
-				t.Errorf("output:\n%s\nwant:\n%s", out, tc.want)
+			if want := c.mustSection(t, "want.toml"); string(out) != want {
+				t.Errorf("output:\n%s\nwant:\n%s", out, want)
 			}
-			var codes []string
+			var got strings.Builder
 			for _, w := range warns {
-				codes = append(codes, w.Code)
+				got.WriteString(w.String() + "\n")
 			}
-			if !reflect.DeepEqual(codes, tc.warns) {
-				t.Errorf("warnings %v, want %v: %v", codes, tc.warns, warns)
+			if want := c.section("warnings"); got.String() != want {
+				t.Errorf("warnings\n%s\nwant\n%s", got.String(), want)
 			}
 			doc, err := tomldoc.Parse(out)
 			if err != nil {
@@ -346,23 +60,27 @@ func TestV3Convert(t *testing.T) {
 	}
 }
 
-// TestV3Semantics compares each output, decoded, with what containerd's own
-// migration makes of the decoded input.
-func TestV3Semantics(t *testing.T) {
-	for _, tc := range v3Cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := upgradeToVersion3("test.toml", []byte(tc.in))
+// TestUpgradeSemantics compares each output, decoded, with what
+// containerd's own migration makes of the decoded input.
+func TestUpgradeSemantics(t *testing.T) {
+	for _, c := range loadCases(t, "testdata/upgrade") {
+		if c.section("error") != "" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			in := c.mustSection(t, "in.toml")
+			out, _, err := upgradeToVersion3("test.toml", []byte(in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var in, got map[string]any
-			if err := toml.Unmarshal([]byte(tc.in), &in); err != nil {
+			var dec, got map[string]any
+			if err := toml.Unmarshal([]byte(in), &dec); err != nil {
 				t.Fatal(err)
 			}
 			if err := toml.Unmarshal(out, &got); err != nil {
 				t.Fatal(err)
 			}
-			want := v3Oracle(t, in)
+			want := v3Oracle(t, dec)
 			if g, w := v3Normalize(t, got), v3Normalize(t, want); !reflect.DeepEqual(g, w) {
 				t.Errorf("decoded output\n%v\nwant (containerd's migration)\n%v", g, w)
 			}
@@ -371,8 +89,8 @@ func TestV3Semantics(t *testing.T) {
 }
 
 func FuzzV3(f *testing.F) {
-	for _, tc := range v3Cases {
-		f.Add(tc.in)
+	for _, c := range loadCases(f, "testdata/upgrade") {
+		f.Add(c.section("in.toml"))
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, _, err := upgradeToVersion3("f.toml", []byte(in))
@@ -408,117 +126,6 @@ func FuzzV3(f *testing.F) {
 			t.Fatalf("decoded output\n%v\nwant\n%v\nout:\n%s", g, w, out)
 		}
 	})
-}
-
-func TestV3Unchanged(t *testing.T) {
-	in := []byte(`# already migrated
-version = 3
-[plugins."io.containerd.cri.v1.images".registry]
-  config_path = '/etc/k0s/containerd.d/certs.d'   # odd spacing
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_tcp_service = true
-`)
-	out, warns, err := upgradeToVersion3("x.toml", in)
-	if err != nil || len(warns) != 0 || string(out) != string(in) {
-		t.Errorf("got %q, %v, %v; want the input back", out, warns, err)
-	}
-}
-
-func TestV3Errors(t *testing.T) {
-	for _, tc := range []struct{ name, in, want string }{
-		{"removed setting", `version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "pause"
-  systemd_cgroup = true
-`, `f.toml:4:3: cannot move plugins."io.containerd.grpc.v1.cri".systemd_cgroup to a version 3 config: containerd 2.x has no such setting; it applied only to the removed io.containerd.runtime.v1.linux runtime; for runc set SystemdCgroup = true in containerd.runtimes.runc.options`},
-		{"version 1 names", `[plugins.cri.containerd.default_runtime]
-  runtime_type = "io.containerd.runtime.v1.linux"
-`, `f.toml:1:2: cannot move plugins.cri.containerd.default_runtime to a version 3 config: containerd 2.x has no such setting; define the runtime under containerd.runtimes and name it in default_runtime_name`},
-		{"unknown key", `version = 2
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "/opt/cni/bin"
-  confdir = "/etc/cni"
-`, `f.toml:4:3: cannot move plugins."io.containerd.grpc.v1.cri".cni.confdir to a version 3 config: containerd 2.x has no such setting`},
-		{"runtime handler", `version = 2
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_engine = "/usr/bin/runc"
-`, `f.toml:3:3: cannot move plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.runtime_engine to a version 3 config: containerd 2.x has no such setting; set BinaryName in the runtime's options`},
-		{"inline table key", `version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  containerd = { no_pivot = true }
-`, `f.toml:3:18: cannot move plugins."io.containerd.grpc.v1.cri".containerd.no_pivot to a version 3 config: containerd 2.x has no such setting; set NoPivotRoot in the runc runtime's options`},
-		{"sandbox_mode and sandboxer", `version = 2
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  sandboxer = "podsandbox"
-  sandbox_mode = "shim"
-`, `f.toml:4:3: cannot move plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.sandbox_mode to a version 3 config: it became sandboxer, which is also set`},
-		{"not a table", `version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  containerd = "overlayfs"
-`, `f.toml:3:3: cannot move plugins."io.containerd.grpc.v1.cri".containerd to a version 3 config: it must be a table`},
-		{"bin_dir not a string", `version = 2
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = ["/opt/cni/bin"]
-`, `f.toml:3:3: cannot move plugins."io.containerd.grpc.v1.cri".cni.bin_dir to a version 3 config: it must be a string`},
-		{"sched_core not a boolean", `version = 2
-[plugins."io.containerd.runtime.v2.task"]
-  sched_core = "yes"
-`, `f.toml:3:3: cannot move plugins."io.containerd.runtime.v2.task".sched_core to a version 3 config: it must be a boolean`},
-		{"one plugin twice", `[plugins.cri]
-  sandbox_image = "a"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "b"
-`, `f.toml:3:2: plugins.cri and plugins."io.containerd.grpc.v1.cri" both configure plugin io.containerd.grpc.v1.cri in a version 1 config; containerd keeps one of them at random`},
-		{"version 4", "version = 4\n", `f.toml:1:11: unsupported config version 4 (want 1, 2 or 3)`},
-		{"invalid TOML", "version = 2\n[plugins\n", `f.toml:2:9: invalid TOML: expected ']' to close table name`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := upgradeToVersion3("f.toml", []byte(tc.in))
-			var e *inputError
-			if !errors.As(err, &e) {
-				t.Fatalf("got %q, %v; want *inputError", out, err)
-			}
-			if !strings.HasPrefix(err.Error(), tc.want) {
-				t.Errorf("error\n%s\nwant\n%s", err, tc.want)
-			}
-		})
-	}
-}
-
-func TestV3Warnings(t *testing.T) {
-	in := `[plugins.foo]
-  a = 1
-[plugins."io.containerd.monitor.v1.cgroups"]
-  no_prometheus = true
-[plugins."io.containerd.monitor.task.v1.cgroups"]
-  no_prometheus = false
-`
-	out, warns, err := upgradeToVersion3("f.toml", []byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `version = 3
-
-[plugins."io.containerd.grpc.v1.foo"]
-a = 1
-
-[plugins."io.containerd.monitor.task.v1.cgroups"]
-no_prometheus = true
-`
-	if string(out) != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out, want)
-	}
-	var got []string
-	for _, w := range warns {
-		got = append(got, w.String())
-	}
-	wantWarns := []string{
-		`f.toml:1:2: warning: containerd reads the version 1 plugin name foo as io.containerd.grpc.v1.foo [v1-plugin-name-ambiguous]`,
-		`f.toml:5:2: warning: containerd's migration replaces plugins."io.containerd.monitor.task.v1.cgroups" with plugins."io.containerd.monitor.v1.cgroups"; this table's settings are dropped [v3-setting-dropped]`,
-	}
-	if !reflect.DeepEqual(got, wantWarns) {
-		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantWarns, "\n"))
-	}
 }
 
 // v3Oracle migrates a decoded config as containerd v2.4.2 does: its

@@ -13,7 +13,7 @@ import (
 // must never panic, and whatever it produces must parse again, with the
 // edited config free of mirrors and tls tables.
 func FuzzConvert(f *testing.F) {
-	for _, data := range goldenseed.Files("../golden/testdata", func(name string) bool {
+	for _, data := range goldenseed.Files(f, "../golden/testdata", func(name string) bool {
 		return strings.HasPrefix(name, "in/") && strings.HasSuffix(name, ".toml")
 	}) {
 		f.Add(data, uint8(0))
@@ -61,7 +61,7 @@ func FuzzConvert(f *testing.F) {
 
 // FuzzRegistries does the same for registries.yaml input.
 func FuzzRegistries(f *testing.F) {
-	for _, data := range goldenseed.Files("../golden/testdata", func(name string) bool {
+	for _, data := range goldenseed.Files(f, "../golden/testdata", func(name string) bool {
 		return strings.HasSuffix(name, "registries.yaml")
 	}) {
 		f.Add(data)
