@@ -13,7 +13,7 @@ import (
 // FuzzApplyIdempotent checks the promise operators rely on: whatever config
 // the tool accepts, after apply a second run has nothing to change.
 func FuzzApplyIdempotent(f *testing.F) {
-	for _, data := range goldenseed.Files("../golden/testdata", func(name string) bool {
+	for _, data := range goldenseed.Files(f, "../golden/testdata", func(name string) bool {
 		return name == "in/etc/containerd/config.toml"
 	}) {
 		f.Add(data, uint8(0))
