@@ -5,7 +5,11 @@
 //	-- args --                the command-line flags, separated by white space
 //	-- in/<node path> --      the node's files before the run (the --root tree)
 //	-- want/<node path> --    each file created or modified by apply
-//	-- want.diff --           what `diff` prints on stdout
+//	-- want.diff --           what `diff` prints on stdout, in the cases about
+//	                          the diff itself (format, redaction, line endings,
+//	                          silence); elsewhere the diff must name exactly
+//	                          the files apply writes, and -update adds no
+//	                          want.diff (add an empty one to opt a case in)
 //	-- want.stderr --         what `diff` prints on stderr (warnings, summary)
 //	-- want.exit --           diff's exit status
 //
@@ -74,6 +78,16 @@ func loadCases(t *testing.T) []*goldenCase {
 		cases = append(cases, c)
 	}
 	return cases
+}
+
+// has reports whether the case has a section, empty or not.
+func (c *goldenCase) has(name string) bool {
+	for _, f := range c.archive.Files {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *goldenCase) section(name string) []byte {
@@ -168,7 +182,11 @@ func TestGolden(t *testing.T) {
 
 func (c *goldenCase) check(t *testing.T, diff runResult, after map[string][]byte) {
 	t.Helper()
-	compare(t, "want.diff", string(c.section("want.diff")), diff.stdout)
+	if c.has("want.diff") {
+		compare(t, "want.diff", string(c.section("want.diff")), diff.stdout)
+	} else {
+		checkDiffNames(t, diff, changedFiles(c.in, after))
+	}
 	compare(t, "want.stderr", string(c.section("want.stderr")), diff.stderr)
 	compare(t, "want.exit", strings.TrimSpace(string(c.section("want.exit"))), strconv.Itoa(diff.exit))
 	if after == nil {
@@ -212,6 +230,26 @@ func isBackup(p string) bool {
 		(strings.Contains(filepath.Base(p), ".certsd-migrate-") || strings.HasPrefix(p, "/var/backups/certsd-migrate/"))
 }
 
+// checkDiffNames checks, for a case that does not spell out its diff, that
+// the diff names exactly the files apply wrote, and that nothing is printed
+// when nothing is applied.
+func checkDiffNames(t *testing.T, diff runResult, changed map[string][]byte) {
+	t.Helper()
+	var named []string
+	for _, line := range strings.Split(diff.stdout, "\n") {
+		if name, ok := strings.CutPrefix(line, "+++ b"); ok {
+			named = append(named, name)
+		}
+	}
+	sort.Strings(named)
+	if want := sortedKeys(changed); strings.Join(named, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the diff names %q; apply wrote %q", named, want)
+	}
+	if len(changed) == 0 && diff.stdout != "" {
+		t.Errorf("nothing was applied, but diff printed:\n%s", diff.stdout)
+	}
+}
+
 func (c *goldenCase) rewrite(t *testing.T, diff runResult, after map[string][]byte) {
 	t.Helper()
 	var files []txtar.File
@@ -226,8 +264,10 @@ func (c *goldenCase) rewrite(t *testing.T, diff runResult, after map[string][]by
 			files = append(files, txtar.File{Name: "want" + p, Data: changed[p]})
 		}
 	}
+	if c.has("want.diff") {
+		files = append(files, txtar.File{Name: "want.diff", Data: []byte(diff.stdout)})
+	}
 	files = append(files,
-		txtar.File{Name: "want.diff", Data: []byte(diff.stdout)},
 		txtar.File{Name: "want.stderr", Data: []byte(diff.stderr)},
 		txtar.File{Name: "want.exit", Data: []byte(strconv.Itoa(diff.exit) + "\n")})
 	c.archive.Files = files
