@@ -2,7 +2,8 @@ package convert
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -135,68 +136,74 @@ func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
 }
 
 func parseMirrors(file string, v *tomldoc.Value) (map[string]*mirrorEntry, error) {
-	t, err := table(file, v, "registry.mirrors")
-	if err != nil {
-		return nil, err
-	}
 	mirrors := map[string]*mirrorEntry{}
-	for _, ns := range t.Keys {
-		what := "registry.mirrors." + tomldoc.Key(ns)
-		mt, err := table(file, t.Fields[ns], what)
-		if err != nil {
-			return nil, err
-		}
-		m := &mirrorEntry{Pos: at(file, t.Fields[ns].Pos)}
-		for _, key := range mt.Keys {
-			val := mt.Fields[key]
+	err := eachSubTable(file, v, "registry.mirrors", func(ns, what string, sub *tomldoc.Value) error {
+		m := &mirrorEntry{Pos: at(file, sub.Pos)}
+		mirrors[ns] = m
+		return eachKey(sub, func(key string, val *tomldoc.Value) (err error) {
 			switch key {
 			case "endpoint":
-				if m.Endpoints, err = stringList(file, val, what+".endpoint"); err != nil {
-					return nil, err
-				}
+				m.Endpoints, err = stringList(file, val, what+".endpoint")
+				return err
 			case "rewrite":
-				return nil, errorf(at(file, val.Pos),
+				return errorf(at(file, val.Pos),
 					"%s.rewrite is a k3s/RKE2 setting that upstream containerd ignores; it has no hosts.toml equivalent: remove it, or express the rewrite as an endpoint path", what)
-			default:
-				return nil, unknownKey(file, val, what, key, "endpoint")
 			}
-		}
-		mirrors[ns] = m
-	}
-	return mirrors, nil
+			return unknownKey(file, val, what, key, "endpoint")
+		})
+	})
+	return mirrors, err
 }
 
 func parseConfigs(file string, v *tomldoc.Value) (map[string]*registryConfig, error) {
-	t, err := table(file, v, "registry.configs")
-	if err != nil {
-		return nil, err
-	}
 	configs := map[string]*registryConfig{}
-	for _, host := range t.Keys {
-		what := "registry.configs." + tomldoc.Key(host)
-		ct, err := table(file, t.Fields[host], what)
-		if err != nil {
-			return nil, err
-		}
-		c := &registryConfig{Pos: at(file, t.Fields[host].Pos)}
-		for _, key := range ct.Keys {
-			val := ct.Fields[key]
+	err := eachSubTable(file, v, "registry.configs", func(host, what string, sub *tomldoc.Value) error {
+		c := &registryConfig{Pos: at(file, sub.Pos)}
+		configs[host] = c
+		return eachKey(sub, func(key string, val *tomldoc.Value) (err error) {
 			switch key {
 			case "tls":
-				if c.TLS, err = parseTLS(file, val, what+".tls"); err != nil {
-					return nil, err
-				}
+				c.TLS, err = parseTLS(file, val, what+".tls")
+				return err
 			case "auth":
-				if c.Auth, err = parseAuth(file, val, what+".auth"); err != nil {
-					return nil, err
-				}
-			default:
-				return nil, unknownKey(file, val, what, key, "tls, auth")
+				c.Auth, err = parseAuth(file, val, what+".auth")
+				return err
 			}
-		}
-		configs[host] = c
+			return unknownKey(file, val, what, key, "tls, auth")
+		})
+	})
+	return configs, err
+}
+
+// eachSubTable calls fn, in file order, for each entry of the table v
+// (what names it in messages), which must be a table too; fn gets the
+// entry's key and its name in messages.
+func eachSubTable(file string, v *tomldoc.Value, what string, fn func(key, what string, sub *tomldoc.Value) error) error {
+	t, err := table(file, v, what)
+	if err != nil {
+		return err
 	}
-	return configs, nil
+	for _, key := range t.Keys {
+		sub := t.Fields[key]
+		subWhat := what + "." + tomldoc.Key(key)
+		if _, err := table(file, sub, subWhat); err != nil {
+			return err
+		}
+		if err := fn(key, subWhat, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachKey calls fn for each key of the table v, in file order.
+func eachKey(v *tomldoc.Value, fn func(key string, val *tomldoc.Value) error) error {
+	for _, key := range v.Table.Keys {
+		if err := fn(key, v.Table.Fields[key]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parseTLS(file string, v *tomldoc.Value, what string) (*tlsConfig, error) {
@@ -295,10 +302,5 @@ func unknownKey(file string, v *tomldoc.Value, what, key, known string) error {
 
 // sortedKeys returns a map's keys in order, for deterministic output.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }

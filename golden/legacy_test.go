@@ -21,7 +21,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -307,18 +307,6 @@ func (r *legacyRegistry) foldAuths() error {
 	return nil
 }
 
-// isLocalhost is docker.IsLocalhost.
-func isLocalhost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip.IsLoopback()
-}
-
 // defaultHost is docker.DefaultHost.
 func defaultHost(ns string) string {
 	if ns == "docker.io" {
@@ -329,7 +317,7 @@ func defaultHost(ns string) string {
 
 // defaultScheme and addDefaultScheme are the CRI helpers of the same name.
 func defaultScheme(host string) string {
-	if isLocalhost(host) {
+	if docker.IsLocalhost(host) {
 		return "http"
 	}
 	return "https"

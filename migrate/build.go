@@ -267,35 +267,37 @@ func (p *Plan) checkTLSFile(f convert.TLSFile) *convert.Warning {
 	return nil
 }
 
+// hasCertificate reports a PEM block holding an X.509 certificate.
 func hasCertificate(data []byte) bool {
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			return false
-		}
-		if block.Type == "CERTIFICATE" {
-			if _, err := x509.ParseCertificate(block.Bytes); err == nil {
-				return true
-			}
-		}
-	}
+	return anyPEMBlock(data, func(b *pem.Block) bool {
+		_, err := x509.ParseCertificate(b.Bytes)
+		return b.Type == "CERTIFICATE" && err == nil
+	})
 }
 
+// hasPrivateKey reports a PEM block holding a private key in a form
+// containerd's crypto/tls loads (PKCS #8, PKCS #1 or SEC 1).
 func hasPrivateKey(data []byte) bool {
+	return anyPEMBlock(data, func(b *pem.Block) bool {
+		if _, err := x509.ParsePKCS8PrivateKey(b.Bytes); err == nil {
+			return true
+		}
+		if _, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
+			return true
+		}
+		_, err := x509.ParseECPrivateKey(b.Bytes)
+		return err == nil
+	})
+}
+
+// anyPEMBlock reports whether ok accepts one of data's PEM blocks.
+func anyPEMBlock(data []byte, ok func(*pem.Block) bool) bool {
 	for {
 		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
+		if block, data = pem.Decode(data); block == nil {
 			return false
 		}
-		if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
-			return true
-		}
-		if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-			return true
-		}
-		if _, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+		if ok(block) {
 			return true
 		}
 	}
