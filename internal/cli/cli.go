@@ -118,7 +118,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 	fs.StringVar(&c.flavor, "flavor", "containerd", "who reads a converted registries.yaml: containerd (upstream) or k3s (keeps rewrite rules)")
 	fs.BoolVar(&c.rewritePath, "rewrite-to-path", false, "registries.yaml: turn a rewrite that only adds a repository prefix into an endpoint path with override_path")
 	fs.IntVar(&c.toVersion, "to-config-version", 0, "rewrite older config files as config `version` 3, the only value (k0s 1.36 refuses version 2 drop-ins)")
-	fs.StringVar(&c.certsDir, "certs-dir", "", "config_path directory to write (default: the config's own config_path, else "+convert.DefaultCertsDir+")")
+	fs.StringVar(&c.certsDir, "certs-dir", "", "config_path directory to write (default: the config's own config_path, else /etc/k0s/containerd.d/certs.d on k0s, else "+convert.DefaultCertsDir+")")
 	fs.StringVar(&c.root, "root", "", "treat `DIR` as the file system root for every path")
 	fs.StringVar(&c.auth, "auth", "keep", "where legacy credentials go: keep (configs.<host>.auth in config.toml) or header (Authorization header in hosts.toml)")
 	fs.StringVar(&c.containerdVersion, "containerd-version", "", "containerd `version` that will read the output, e.g. 1.6.20, 1.7 or 2.1 (default: valid on 1.6.17 through 2.x)")
