@@ -58,8 +58,9 @@ func (c *converter) secrets() []string {
 	return slices.Compact(nonEmpty)
 }
 
-// foldAuths applies containerd's own auths → configs conversion (§2.3) and
-// decides, per host, whether credentials stay or become a header.
+// foldAuths applies containerd's own auths → configs conversion
+// (docs/semantics.md §3.9) and decides, per host, whether credentials stay or
+// become a header.
 func (c *converter) foldAuths() error {
 	c.auth = map[string]*hostAuth{}
 	for _, h := range sortedKeys(c.reg.Configs) {
@@ -146,7 +147,7 @@ func (c *converter) authFile(pos Position) string {
 
 // dockerHubCredentials moves credentials keyed "docker.io", which k3s's
 // containerd uses for Docker Hub, to "registry-1.docker.io", where upstream
-// containerd looks them up (semantics §4.4).
+// containerd looks them up (docs/semantics.md §5.14).
 func (c *converter) dockerHubCredentials(rf *RegistriesFile) map[string]*registryConfig {
 	hub := rf.Configs["docker.io"]
 	if c.opts.Flavor == FlavorK3s || hub == nil || hub.Auth == nil {

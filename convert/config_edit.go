@@ -374,7 +374,8 @@ func (c *converter) editSpecFor(f *ConfigFile, setConfigPath bool, certsDir stri
 			for _, other := range ha.alsoAuths {
 				spec.dropAuthsKeys[other] = r.Auths[other] != nil
 			}
-			// auths overrides configs auth for the same host (§2.3).
+			// auths overrides configs auth for the same host
+			// (docs/semantics.md §3.9).
 			spec.dropConfigAuth[key] = r.Configs[key] != nil && r.Configs[key].Auth != nil
 			if ha.header == "" {
 				spec.addAuth = append(spec.addAuth, authBlock{Key: key, Auth: ha.authConfig})

@@ -2,7 +2,7 @@
 // (mirrors, configs.*.tls, configs.*.auth, auths) into hosts.toml files for
 // config_path and a trimmed config.toml. It does no I/O: bytes in, bytes
 // out, with every rule traceable to the semantics reference in
-// shared/research/containerd-semantics.md (§ numbers in comments).
+// docs/semantics.md (§ numbers in comments).
 package convert
 
 import (

@@ -10,7 +10,7 @@ import (
 )
 
 // endpoint is one host that legacy containerd tried for a namespace, in the
-// form hosts.toml needs (semantics §3 step 5, §4.3).
+// form hosts.toml needs (docs/semantics.md §3.5, §5.6).
 type endpoint struct {
 	Scheme string // "http" or "https"
 	Host   string // host[:port], exactly as written
@@ -74,7 +74,7 @@ func parseEndpoint(raw stringSetting, warn func(Warning)) (endpoint, error) {
 }
 
 // upstream is the host legacy containerd appended after a namespace's
-// mirrors (semantics §3 steps 2 and 4).
+// mirrors (docs/semantics.md §3.4).
 func upstream(namespace string) endpoint {
 	host := namespace
 	if namespace == "docker.io" {

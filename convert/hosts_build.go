@@ -6,7 +6,7 @@ import (
 )
 
 // mirrorCapabilities are the capabilities legacy containerd gave every
-// endpoint (§3 step 5). Writing them keeps push off the mirrors.
+// endpoint (docs/semantics.md §3.11). Writing them keeps push off the mirrors.
 var mirrorCapabilities = []string{"pull", "resolve"}
 
 // hostsFiles builds one hosts file per namespace that needs one.
@@ -21,7 +21,8 @@ func (c *converter) hostsFiles(source string) ([]*HostsFile, error) {
 		namespaces[ns] = m.Pos
 	}
 	// A host with TLS settings, or with credentials that become a header,
-	// needs a file of its own for pulls of images named after it (§7).
+	// needs a file of its own for pulls of images named after it
+	// (docs/semantics.md §3.6).
 	addHost := func(h string, pos Position, what string) {
 		switch {
 		case validHost(h) != nil:
@@ -85,7 +86,7 @@ func tlsMeaningful(t *tlsConfig) bool {
 }
 
 // legacyEndpoints is the list of hosts legacy containerd tried for a
-// namespace, in order (§3 steps 1–4).
+// namespace, in order (docs/semantics.md §3.2–3.4).
 func (c *converter) legacyEndpoints(ns string) ([]endpoint, error) {
 	m := c.reg.Mirrors[ns]
 	if m == nil && ns != "*" {
@@ -136,7 +137,7 @@ func (c *converter) hostsFile(ns, source string) (*HostsFile, error) {
 		hosts = eps[:len(eps)-1]
 		if len(hosts) == 0 {
 			// containerd before 1.7.32 ignores a file without a [host]
-			// table (§4.3): repeat the server as one.
+			// table (docs/semantics.md §5.3): repeat the server as one.
 			hosts = eps
 		}
 	}
@@ -163,13 +164,15 @@ func nsName(ns string) string {
 }
 
 // entry builds the hosts.toml entry for one legacy endpoint, with the TLS
-// settings and credentials legacy looked up by the endpoint's host (§3).
+// settings and credentials legacy looked up by the endpoint's host
+// (docs/semantics.md §3.6).
 func (c *converter) entry(ep endpoint, ns string) hostEntry {
 	e := hostEntry{URL: ep.URL(), Capabilities: mirrorCapabilities, OverridePath: ep.OverridePath}
 	if cfg := c.reg.Configs[ep.Host]; cfg != nil && cfg.TLS != nil && tlsMeaningful(cfg.TLS) {
 		if ep.Scheme == "http" {
-			// Legacy never used TLS for an http endpoint, and TLS keys on
-			// an http host make containerd 1.6.25+ try HTTPS first (§4.6).
+			// Legacy never used TLS for an http endpoint, and TLS keys on an
+			// http host make containerd 1.6.25+ try HTTPS first
+			// (docs/semantics.md §5.12).
 			what := "the plain-http endpoint http://" + ep.Host
 			if ep.Implicit {
 				what = fmt.Sprintf("direct pulls of %s, which legacy containerd sent over plain http (its rule for localhost and loopback registries)", ns)
@@ -195,7 +198,7 @@ func (c *converter) entry(ep endpoint, ns string) hostEntry {
 
 // tlsPath makes a legacy TLS path absolute. Legacy read it relative to
 // containerd's working directory, which is / under systemd; hosts.toml
-// would read it relative to its own directory (§4.3).
+// would read it relative to its own directory (docs/semantics.md §5.8).
 func (c *converter) tlsPath(p stringSetting, role string) string {
 	abs := p.Value
 	if !filepath.IsAbs(abs) {

@@ -7,7 +7,7 @@ import (
 )
 
 // mergedSettings are the registry settings in effect for a set of config
-// files merged the way containerd merges `imports` (semantics §1.1):
+// files merged the way containerd merges `imports` (docs/semantics.md §2.4):
 // containerd 1.x replaces a plugin's whole table with the one from the
 // file merged last; 2.x merges plugin tables key by key, the later file
 // winning.

@@ -3,7 +3,7 @@ package convert
 import "github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 
 // The legacy CRI registry table, as containerd's CRI plugin reads it
-// (semantics §1.2). One registryTable holds what one file sets.
+// (docs/semantics.md §3.1). One registryTable holds what one file sets.
 //
 //	[plugins.<cri plugin>.registry]
 //	  config_path = "/etc/containerd/certs.d"        # string, a path list
@@ -60,7 +60,8 @@ type authConfig struct {
 	Pos                                     Position
 }
 
-// Plugin keys of the CRI registry table per config file version (§1.1).
+// Plugin keys of the CRI registry table per config file version
+// (docs/semantics.md §2.1).
 var criPluginByVersion = map[int]string{
 	1: criPluginV1Name,
 	2: criPlugin,

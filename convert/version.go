@@ -26,7 +26,7 @@ func (v release) Less(w release) bool {
 // AtLeast reports whether v is w or newer.
 func (v release) AtLeast(w release) bool { return !v.Less(w) }
 
-// Versions that change what the output must look like (semantics §9).
+// Versions that change what the output must look like (docs/semantics.md §6).
 var (
 	minSupported    = release{1, 6, 0}  // override_path
 	defaultDirSince = release{1, 6, 17} // _default, also 1.7.0
@@ -116,7 +116,7 @@ func (t Target) ImportGlobFromWorkDir() (all, some bool) {
 }
 
 // checkVersions reconciles the config files' versions with the target
-// (semantics §1.1, §9).
+// (docs/semantics.md §2.1, §6).
 func (c *converter) checkVersions(files []*ConfigFile) error {
 	t := &c.opts.Target
 	if c.opts.ToConfigVersion == 3 {

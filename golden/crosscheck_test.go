@@ -4,7 +4,7 @@ package golden
 // containerd itself: what containerd's hosts.toml loader
 // (config.ConfigureHosts, v2.4.2) builds from the tree after apply must be
 // what the legacy CRI resolver built from the input config (legacy_test.go,
-// containerd-semantics.md §3), namespace by namespace, host by host.
+// docs/semantics.md §3), namespace by namespace, host by host.
 //
 // Compared per namespace, after collapsing repeated identical entries on
 // each side (first occurrence kept; legacy tries registry-1.docker.io twice
@@ -140,7 +140,7 @@ var knownDivergences = []struct {
 	},
 	{
 		// A missing or non-PEM CA: legacy ignored a non-PEM CA file,
-		// hosts.toml fails the pull (§8.7).
+		// hosts.toml fails the pull (docs/semantics.md §5.8).
 		code: "ca-file-invalid",
 		key:  regexp.MustCompile(`(?:ca file|CA file) (\S+)`),
 		covers: func(key, ns, msg string) bool {

@@ -1,12 +1,13 @@
 package golden
 
 // TestK3sParity checks each registries.yaml case against what k3s itself
-// writes for the same input: the k3s/<namespace-dir>/hosts.toml sections of
-// a k3s-*.txtar archive are k3s's exact files (rendered by a re-implementation
-// of k3s's getHostConfigs and hosts.toml template, k3s-spec.md §2–3), and an
-// optional k3s/config.toml section is the registry part of the config.toml
-// k3s renders (config_path plus configs."<YAML key>".auth, §4). A case with
-// any k3s/ section and no hosts.toml among them says that k3s writes none.
+// writes for the same input: the k3s/<namespace-dir>/hosts.toml sections of a
+// k3s-*.txtar archive are k3s's exact files (rendered by a re-implementation
+// of k3s's getHostConfigs and hosts.toml template, docs/semantics.md
+// §7.2–7.3), and an optional k3s/config.toml section is the registry part of
+// the config.toml k3s renders (config_path plus configs."<YAML key>".auth,
+// §7.4). A case with any k3s/ section and no hosts.toml among them says that
+// k3s writes none.
 //
 // Both trees are loaded with containerd's own config.ConfigureHosts (v2.4.2):
 // k3s's under a temp certs.d of its own, ours from the config_path of the

@@ -7,13 +7,13 @@ package golden
 // migration. It mirrors, function for function:
 //
 //   - config decoding: the registry table per config version
-//     (containerd-semantics.md §1.1), `imports` resolved like
+//     (docs/semantics.md §2.1), `imports` resolved like
 //     LoadConfigWithPlugins/resolveImports;
-//   - auths → configs folding: ValidatePluginConfig / ValidateImageConfig (§2.3);
-//   - registryEndpoints, addDefaultScheme, defaultScheme (§3 steps 1–4):
+//   - auths → configs folding: ValidatePluginConfig / ValidateImageConfig (§3.9);
+//   - registryEndpoints, addDefaultScheme, defaultScheme (§3.2–3.4):
 //     internal/cri/server/images/image_pull.go (v2.4.2), identical to
 //     pkg/cri/server/image_pull.go (v1.7.27) from 1.6.0 on;
-//   - registryHosts' per-endpoint settings (§3 step 5), with 1.x's TLS from
+//   - registryHosts' per-endpoint settings (§3.5–3.8), with 1.x's TLS from
 //     getTLSConfig (pkg/cri/server/image_pull.go v1.7.27) and ParseAuth.
 
 import (
@@ -67,8 +67,8 @@ type legacyTLS struct {
 var criPluginKeys = []string{"cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images"}
 
 // registryPluginKey is the plugin holding the registry for a config version
-// (§1.1): 1 (or missing) → cri, 2 → io.containerd.grpc.v1.cri,
-// 3 → io.containerd.cri.v1.images.
+// (docs/semantics.md §2.1): 1 (or missing) → cri,
+// 2 → io.containerd.grpc.v1.cri, 3 → io.containerd.cri.v1.images.
 func registryPluginKey(version int64) string {
 	switch version {
 	case 0, 1:
@@ -199,14 +199,14 @@ func decodeLegacyConfig(path string, data []byte) (*legacyConfigFile, error) {
 // mergedRegistry returns the registry an import chain configures.
 //
 // With one file touching the CRI plugin tables, that file's registry. With
-// several, the merge depends on the containerd line (§1.1), taken from
-// target (the --containerd-version argument): 1.x lets the last file that
-// has the registry's plugin table replace it whole; 2.x migrates each file
-// to version 3 and deep-merges the plugin maps (tables merged key by key,
-// a later scalar or array replacing an earlier one — read from containerd's
-// mergeConfig/mergo, not tested against a daemon). Without a target the
-// readings are computed both ways; if they disagree, the chain is reported
-// as skip != "".
+// several, the merge depends on the containerd line (docs/semantics.md §2.4),
+// taken from target (the --containerd-version argument): 1.x lets the last
+// file that has the registry's plugin table replace it whole; 2.x migrates
+// each file to version 3 and deep-merges the plugin maps (tables merged key
+// by key, a later scalar or array replacing an earlier one — read from
+// containerd's mergeConfig/mergo, not tested against a daemon). Without a
+// target the readings are computed both ways; if they disagree, the chain is
+// reported as skip != "".
 func mergedRegistry(files []*legacyConfigFile, target string) (reg *legacyRegistry, skip string) {
 	var touching []*legacyConfigFile
 	var names []string
@@ -279,9 +279,10 @@ func deepMerge(dst, src map[string]any) {
 	}
 }
 
-// foldAuths applies containerd's auths → configs conversion (§2.3): the key
-// is parsed as a URL; with a scheme it becomes u.Host, else it stays; the
-// auths entry overwrites configs[key].auth.
+// foldAuths applies containerd's auths → configs conversion
+// (docs/semantics.md §3.9): the key is parsed as a URL; with a scheme it
+// becomes u.Host, else it stays; the auths entry overwrites
+// configs[key].auth.
 //
 // containerd ranges over the auths map, so when two keys name one host the
 // winner is random; the reference takes them in sorted order, the last
@@ -334,7 +335,8 @@ func addDefaultScheme(endpoint string) (string, error) {
 	return fmt.Sprintf("%s://%s", defaultScheme(u.Host), endpoint), nil
 }
 
-// registryEndpoints is the CRI's registryEndpoints (§3 steps 1–4).
+// registryEndpoints is the CRI's registryEndpoints (docs/semantics.md
+// §3.2–3.4).
 func (r *legacyRegistry) registryEndpoints(host string) ([]string, error) {
 	var endpoints []string
 	if m, ok := r.Mirrors[host]; ok {
@@ -381,11 +383,11 @@ const (
 	capResolve = 2
 )
 
-// legacyHosts is the CRI's registryHosts with config_path empty (§3 step 5):
-// one entry per endpoint with its TLS (1.x getTLSConfig, https only — an
-// http endpoint never uses it) and credentials, both from configs[u.Host].
-// TLS file paths resolve against the daemon's working directory, "/",
-// which is root on this machine.
+// legacyHosts is the CRI's registryHosts with config_path empty
+// (docs/semantics.md §3.5–3.8): one entry per endpoint with its TLS (1.x
+// getTLSConfig, https only — an http endpoint never uses it) and credentials,
+// both from configs[u.Host]. TLS file paths resolve against the daemon's
+// working directory, "/", which is root on this machine.
 func (r *legacyRegistry) legacyHosts(root, host string) ([]hostEntry, error) {
 	endpoints, err := r.registryEndpoints(host)
 	if err != nil {

@@ -236,7 +236,8 @@ func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
 }
 
 // checkTLSFile reports a certificate file that hosts mode would reject:
-// legacy ignored a bad CA file, but hosts mode fails every pull (§4.6).
+// legacy ignored a bad CA file, but hosts mode fails every pull
+// (docs/semantics.md §5.8).
 func (p *Plan) checkTLSFile(f convert.TLSFile) *convert.Warning {
 	data, err := os.ReadFile(p.diskPath(f.Path))
 	code := convert.WarnCAFile
