@@ -155,7 +155,8 @@ func TestImportGlobFromWorkDir(t *testing.T) {
 		all, some bool
 	}{
 		{"1.6.20", true, true},
-		{"1.6.30", false, false},
+		{"1.6.28", true, true},
+		{"1.6.29", false, false},
 		{"1.6", false, true},
 		{"1.7.15", true, true},
 		{"1.7.16", false, false},

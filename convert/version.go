@@ -99,7 +99,7 @@ func (t Target) includes1x() bool { return t.Min.Less(v2_0) }
 func (t Target) includes2x() bool { return t.Max.AtLeast(v2_0) }
 
 // ImportGlobFromWorkDir tells how the target resolves a relative glob in
-// `imports`: containerd before 1.6.30 and 1.7.0–1.7.15 globbed before
+// `imports`: containerd before 1.6.29 and 1.7.0–1.7.15 globbed before
 // joining the importing file's directory, so the glob matched against the
 // daemon's working directory (containerd #9745). all reports every target
 // release doing so, some at least one.
@@ -108,9 +108,9 @@ func (t Target) ImportGlobFromWorkDir() (all, some bool) {
 		t = defaultTarget
 	}
 	buggy := func(v release) bool {
-		return v.Less(release{1, 6, 30}) || (v.AtLeast(release{1, 7, 0}) && v.Less(release{1, 7, 16}))
+		return v.Less(release{1, 6, 29}) || (v.AtLeast(release{1, 7, 0}) && v.Less(release{1, 7, 16}))
 	}
-	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(release{1, 6, 30}) || t.Min.AtLeast(release{1, 7, 0}))
+	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(release{1, 6, 29}) || t.Min.AtLeast(release{1, 7, 0}))
 	some = buggy(t.Min) || buggy(t.Max) || (t.Min.Less(release{1, 7, 0}) && t.Max.AtLeast(release{1, 7, 0}))
 	return all, some
 }

@@ -95,7 +95,7 @@ type legacyConfigFile struct {
 // and every file it imports, in containerd's order (breadth first, each
 // file's imports in order, globs sorted, files seen before skipped). A
 // relative import is relative to the importing file's directory, except a
-// relative glob on the containerd versions before 1.6.30 / 1.7.16, which
+// relative glob on the containerd versions before 1.6.29 / 1.7.16, which
 // matched it against the daemon's working directory, "/" (containerd #9745;
 // resolveImports in services/server/config/config.go at v1.6.20/v1.7.15).
 func loadLegacyChain(root, mainPath, target string) ([]*legacyConfigFile, error) {
@@ -147,7 +147,7 @@ func loadLegacyChain(root, mainPath, target string) ([]*legacyConfigFile, error)
 }
 
 // globImportsFromCwd reports whether a --containerd-version target (with a
-// patch number) predates the relative-glob fix: 1.5.x, 1.6.0–1.6.29,
+// patch number) predates the relative-glob fix: 1.5.x, 1.6.0–1.6.28,
 // 1.7.0–1.7.15.
 func globImportsFromCwd(target string) bool {
 	var major, minor, patch int
@@ -156,7 +156,7 @@ func globImportsFromCwd(target string) bool {
 	}
 	switch minor {
 	case 6:
-		return patch < 30
+		return patch < 29
 	case 7:
 		return patch < 16
 	}

@@ -56,7 +56,7 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 					case all:
 						base = "/"
 					case some:
-						return nil, nil, fmt.Errorf("%s: import %q is a relative glob: containerd before 1.6.30 and 1.7.0–1.7.15 match it from the daemon's working directory, later releases from %s; pass --containerd-version (or make the import absolute)", path, imp, base)
+						return nil, nil, fmt.Errorf("%s: import %q is a relative glob: containerd before 1.6.29 and 1.7.0–1.7.15 match it from the daemon's working directory, later releases from %s; pass --containerd-version (or make the import absolute)", path, imp, base)
 					}
 				}
 				imp = filepath.Join(base, imp)
