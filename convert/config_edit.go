@@ -359,7 +359,7 @@ func verifyTrimmed(path string, out []byte, spec *editSpec) error {
 // editSpecFor says how f changes: config_path is set in the file that
 // gets it, and credentials go or move as foldAuths decided.
 func (c *converter) editSpecFor(f *ConfigFile, setConfigPath bool, certsDir string) *editSpec {
-	spec := &editSpec{regPath: registryPath(f.Version), dropConfigAuth: map[string]bool{}, dropAuthsKeys: map[string]bool{}}
+	spec := &editSpec{regPath: []string{"plugins", f.regPlugin, "registry"}, dropConfigAuth: map[string]bool{}, dropAuthsKeys: map[string]bool{}}
 	if setConfigPath {
 		spec.configPath = certsDir
 	}

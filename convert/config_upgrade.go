@@ -51,6 +51,9 @@ func upgradeToVersion3(path string, data []byte) ([]byte, []Warning, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// A version-less file is migrated as version 1, as 2.3+ migrate one:
+	// short plugin names are renamed, URIs kept.
+	version = max(version, 1)
 	if version == 3 {
 		return data, nil, nil
 	}
@@ -541,15 +544,30 @@ func (m *upgrade) cni(cn *tomltree.Node, runtime *destPlugin) error {
 	return nil
 }
 
+// k0s136Refuses reports a drop-in k0s 1.36+ refuses to start with: a
+// version other than 3, or a plugins."io.containerd.grpc.v1.cri" table
+// (k0s pkg/component/worker/containerd/configurer.go ValidateConfigFile,
+// v1.36.1+). A version-less drop-in passes.
+func k0s136Refuses(data []byte) bool {
+	doc, err := tomldoc.Parse(data)
+	if err != nil {
+		return true
+	}
+	if v := doc.Root.Get("version"); v != nil && (v.Kind != tomldoc.Integer || v.Str != "3") {
+		return true
+	}
+	return doc.Root.Lookup("plugins", criPlugin) != nil
+}
+
 // toVersion3 rewrites the config files older than version 3, edited or
 // not, when asked to; k0s's own generated config is left to k0s.
 func (c *converter) toVersion3(files []*ConfigFile, res *Result) error {
 	k0s := files[0].K0sManaged
 	if c.opts.ToConfigVersion != 3 {
 		for _, e := range res.ConfigEdits {
-			if f := fileByPath(files, e.Path); k0s && f != nil && f.Version < 3 {
+			if f := fileByPath(files, e.Path); k0s && f != nil && k0s136Refuses(e.After) {
 				c.warn(Warning{Code: WarnK0sDropInVersion, Pos: Position{File: f.Path},
-					Message: "k0s 1.36 and later refuse drop-ins that are not version 3 or that name the io.containerd.grpc.v1.cri plugin; add --to-config-version 3 when this node moves to k0s 1.36"})
+					Message: "k0s 1.36 and later refuse to start with this drop-in (its version is not 3, or it has a plugins.\"io.containerd.grpc.v1.cri\" table); --to-config-version 3 rewrites it as k0s 1.36 wants it"})
 			}
 		}
 		return nil

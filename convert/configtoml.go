@@ -13,11 +13,11 @@ import (
 // ParseConfig parses one containerd config file. path is the file's path
 // on the node; it is used in messages only.
 func ParseConfig(path string, data []byte) (*ConfigFile, error) {
-	doc, version, err := parseConfigTOML(path, data)
+	doc, versionLine, err := parseConfigTOML(path, data)
 	if err != nil {
 		return nil, err
 	}
-	f := &ConfigFile{Path: path, Doc: doc, Version: version}
+	f := &ConfigFile{Path: path, Doc: doc, Version: max(versionLine, 1), ExplicitVersion: versionLine}
 	firstLine, _, _ := strings.Cut(string(data), "\n")
 	f.K0sManaged = strings.TrimSpace(firstLine) == k0sManagedMarker
 	if v := doc.Root.Get("imports"); v != nil {
@@ -29,35 +29,61 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 			f.Imports = append(f.Imports, s.Value)
 		}
 	}
-	regPath := registryPath(f.Version)
-	f.DefinesCRIPlugin = doc.Root.Lookup(regPath[:2]...) != nil
-	if v := doc.Root.Lookup(regPath...); v != nil {
-		if f.Registry, err = parseRegistry(path, v); err != nil {
-			return nil, err
-		}
-	}
-	// Registry tables under another version's plugin key are ignored by
-	// containerd; say so rather than migrate settings that never applied.
-	for version, plugin := range criPluginByVersion {
-		if version == f.Version {
-			continue
-		}
-		if v := doc.Root.Lookup("plugins", plugin, "registry"); v != nil {
-			f.warnings = append(f.warnings, Warning{
-				Code: WarnIgnoredTable,
-				Message: fmt.Sprintf("containerd ignores the registry table under plugins.%s in a version %d config (it belongs under plugins.%s); it is left as it is",
-					tomldoc.Key(plugin), f.Version, tomldoc.Key(criPluginByVersion[f.Version])),
-				Pos: at(path, v.Pos),
-			})
-		}
+	if err := f.readAt(f.Version, criPluginByVersion[f.Version]); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
 
-// parseConfigTOML parses a config file's TOML and reads its version the
-// way containerd decodes it (an int field, through go-toml v1 in 1.x and
-// go-toml v2 in 2.x): any TOML integer notation counts, so 0x2 is 2, and 0
-// or no version means 1.
+// readAt reads the file's registry settings as containerd reads them when
+// the file is at config version version and the registry lives under
+// plugins.<plugin>, the key as written (a version-less import that 2.x
+// reads keeps its short name cri, which 2.x renames).
+func (f *ConfigFile) readAt(version int, plugin string) error {
+	f.Version, f.regPlugin = version, plugin
+	f.Registry, f.inert = nil, nil
+	f.DefinesCRIPlugin = f.Doc.Root.Lookup("plugins", plugin) != nil
+	if v := f.Doc.Root.Lookup("plugins", plugin, "registry"); v != nil {
+		var err error
+		if f.Registry, err = parseRegistry(f.Path, v, &f.inert); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ignoredTables warns about the registry tables under a plugin key
+// containerd does not read the registry from in this file: say so rather
+// than migrate settings that never applied.
+func (f *ConfigFile) ignoredTables() []Warning {
+	var out []Warning
+	for _, version := range []int{1, 2, 3} {
+		plugin := criPluginByVersion[version]
+		v := f.Doc.Root.Lookup("plugins", plugin, "registry")
+		if plugin == f.regPlugin || v == nil {
+			continue
+		}
+		var msg string
+		switch {
+		case f.Version == 3 && f.regPlugin != criImagesPlugin:
+			msg = fmt.Sprintf("containerd 2.3+ ignore the registry table under plugins.%s in this version 3 config: their migration copies the plugins.%s registry over it; it is left as it is", tomldoc.Key(plugin), tomldoc.Key(f.regPlugin))
+		case f.ExplicitVersion == 0 && f.imported:
+			msg = fmt.Sprintf("containerd ignores the registry table under plugins.%s in this file: it has no version line, and containerd reads it as version %d, where the registry belongs under plugins.%s; it is left as it is", tomldoc.Key(plugin), f.Version, tomldoc.Key(criPluginByVersion[f.Version]))
+		default:
+			msg = fmt.Sprintf("containerd ignores the registry table under plugins.%s in a version %d config (it belongs under plugins.%s); it is left as it is",
+				tomldoc.Key(plugin), f.Version, tomldoc.Key(criPluginByVersion[f.Version]))
+		}
+		out = append(out, Warning{Code: WarnIgnoredTable, Message: msg, Pos: at(f.Path, v.Pos)})
+	}
+	return out
+}
+
+// parseConfigTOML parses a config file's TOML and reads its version line
+// the way containerd decodes it (an int field, through go-toml v1 in 1.x
+// and go-toml v2 in 2.x): any TOML integer notation counts, so 0x2 is 2.
+// It returns 0 for no version line (or version = 0), which containerd
+// reads as version 1 in a file of its own, and as another file's version
+// in an import (see fileversion.go).
 func parseConfigTOML(path string, data []byte) (*tomldoc.Doc, int, error) {
 	doc, err := tomldoc.Parse(data)
 	if err != nil {
@@ -68,22 +94,19 @@ func parseConfigTOML(path string, data []byte) (*tomldoc.Doc, int, error) {
 	}
 	v := doc.Root.Get("version")
 	if v == nil {
-		return doc, 1, nil
+		return doc, 0, nil
 	}
 	n, err := strconv.ParseInt(v.Str, 0, 64)
 	if v.Kind != tomldoc.Integer || err != nil {
 		return nil, 0, errorf(at(path, v.Pos), "version must be an integer, found %s", v.Kind)
 	}
-	if n == 0 {
-		n = 1 // containerd treats 0 (unset) as version 1
-	}
-	if n < 1 || n > 3 {
+	if n < 0 || n > 3 {
 		return nil, 0, errorf(at(path, v.Pos), "unsupported config version %d (want 1, 2 or 3)", n)
 	}
 	return doc, int(n), nil
 }
 
-func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
+func parseRegistry(file string, v *tomldoc.Value, w *[]Warning) (*registryTable, error) {
 	t, err := table(file, v, "registry")
 	if err != nil {
 		return nil, err
@@ -99,11 +122,11 @@ func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
 			}
 			r.ConfigPath = &s
 		case "mirrors":
-			if r.Mirrors, err = parseMirrors(file, val); err != nil {
+			if r.Mirrors, err = parseMirrors(file, val, w); err != nil {
 				return nil, err
 			}
 		case "configs":
-			if r.Configs, err = parseConfigs(file, val); err != nil {
+			if r.Configs, err = parseConfigs(file, val, w); err != nil {
 				return nil, err
 			}
 		case "auths":
@@ -113,7 +136,7 @@ func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
 			}
 			r.Auths = map[string]*authConfig{}
 			for _, k := range mt.Keys {
-				if r.Auths[k], err = parseAuth(file, mt.Fields[k], "registry.auths."+tomldoc.Key(k)); err != nil {
+				if r.Auths[k], err = parseAuth(file, mt.Fields[k], "registry.auths."+tomldoc.Key(k), w); err != nil {
 					return nil, err
 				}
 			}
@@ -129,13 +152,13 @@ func parseRegistry(file string, v *tomldoc.Value) (*registryTable, error) {
 			}
 			r.Headers = len(ht.Keys) > 0
 		default:
-			return nil, unknownKey(file, val, "registry", key, "config_path, mirrors, configs, auths, headers")
+			inertKey(w, file, val, "registry", key, "config_path, mirrors, configs, auths, headers")
 		}
 	}
 	return r, nil
 }
 
-func parseMirrors(file string, v *tomldoc.Value) (map[string]*mirrorEntry, error) {
+func parseMirrors(file string, v *tomldoc.Value, w *[]Warning) (map[string]*mirrorEntry, error) {
 	mirrors := map[string]*mirrorEntry{}
 	err := eachSubTable(file, v, "registry.mirrors", func(ns, what string, sub *tomldoc.Value) error {
 		m := &mirrorEntry{Pos: at(file, sub.Pos)}
@@ -149,13 +172,14 @@ func parseMirrors(file string, v *tomldoc.Value) (map[string]*mirrorEntry, error
 				return errorf(at(file, val.Pos),
 					"%s.rewrite is a k3s/RKE2 setting that upstream containerd ignores; it has no hosts.toml equivalent: remove it, or express the rewrite as an endpoint path", what)
 			}
-			return unknownKey(file, val, what, key, "endpoint")
+			inertKey(w, file, val, what, key, "endpoint")
+			return nil
 		})
 	})
 	return mirrors, err
 }
 
-func parseConfigs(file string, v *tomldoc.Value) (map[string]*registryConfig, error) {
+func parseConfigs(file string, v *tomldoc.Value, w *[]Warning) (map[string]*registryConfig, error) {
 	configs := map[string]*registryConfig{}
 	err := eachSubTable(file, v, "registry.configs", func(host, what string, sub *tomldoc.Value) error {
 		c := &registryConfig{Pos: at(file, sub.Pos)}
@@ -163,13 +187,14 @@ func parseConfigs(file string, v *tomldoc.Value) (map[string]*registryConfig, er
 		return eachKey(sub, func(key string, val *tomldoc.Value) (err error) {
 			switch key {
 			case "tls":
-				c.TLS, err = parseTLS(file, val, what+".tls")
+				c.TLS, err = parseTLS(file, val, what+".tls", w)
 				return err
 			case "auth":
-				c.Auth, err = parseAuth(file, val, what+".auth")
+				c.Auth, err = parseAuth(file, val, what+".auth", w)
 				return err
 			}
-			return unknownKey(file, val, what, key, "tls, auth")
+			inertKey(w, file, val, what, key, "tls, auth")
+			return nil
 		})
 	})
 	return configs, err
@@ -206,7 +231,7 @@ func eachKey(v *tomldoc.Value, fn func(key string, val *tomldoc.Value) error) er
 	return nil
 }
 
-func parseTLS(file string, v *tomldoc.Value, what string) (*tlsConfig, error) {
+func parseTLS(file string, v *tomldoc.Value, what string, w *[]Warning) (*tlsConfig, error) {
 	t, err := table(file, v, what)
 	if err != nil {
 		return nil, err
@@ -229,7 +254,7 @@ func parseTLS(file string, v *tomldoc.Value, what string) (*tlsConfig, error) {
 			}
 			tls.InsecureSkipVerify = val.Bool
 		default:
-			return nil, unknownKey(file, val, what, key, "ca_file, cert_file, key_file, insecure_skip_verify")
+			inertKey(w, file, val, what, key, "ca_file, cert_file, key_file, insecure_skip_verify")
 		}
 	}
 	// containerd's getTLSConfig fails every pull through such a host.
@@ -242,7 +267,7 @@ func parseTLS(file string, v *tomldoc.Value, what string) (*tlsConfig, error) {
 	return tls, nil
 }
 
-func parseAuth(file string, v *tomldoc.Value, what string) (*authConfig, error) {
+func parseAuth(file string, v *tomldoc.Value, what string, w *[]Warning) (*authConfig, error) {
 	t, err := table(file, v, what)
 	if err != nil {
 		return nil, err
@@ -252,7 +277,8 @@ func parseAuth(file string, v *tomldoc.Value, what string) (*authConfig, error) 
 		val := t.Fields[key]
 		dst := a.field(key, "identitytoken")
 		if dst == nil {
-			return nil, unknownKey(file, val, what, key, "username, password, auth, identitytoken")
+			inertKey(w, file, val, what, key, "username, password, auth, identitytoken")
+			continue
 		}
 		s, err := str(file, val, what+"."+key)
 		if err != nil {
@@ -294,10 +320,6 @@ func stringList(file string, v *tomldoc.Value, what string) ([]stringSetting, er
 
 func typeError(file string, v *tomldoc.Value, what, want string) error {
 	return errorf(at(file, v.Pos), "%s must be %s, found %s", what, want, v.Kind)
-}
-
-func unknownKey(file string, v *tomldoc.Value, what, key, known string) error {
-	return errorf(at(file, v.Pos), "unknown key %s in %s (containerd ignores it; known keys: %s)", tomldoc.Key(key), what, known)
 }
 
 // sortedKeys returns a map's keys in order, for deterministic output.

@@ -81,6 +81,9 @@ const (
 	WarnRelativeConfigPath = "relative-config-path"
 	WarnDefaultLoopback    = "default-loopback-scheme"
 	WarnRewriteUnused      = "rewrite-unused"
+	WarnInertKey           = "inert-key"
+	WarnMirrorKeyNotHost   = "mirror-key-not-host"
+	WarnDockerHubTLS       = "docker-hub-tls-weakened"
 	// --to-config-version 3.
 	WarnV1PluginAmbiguous = "v1-plugin-name-ambiguous"
 	WarnV3SettingDropped  = "v3-setting-dropped"

@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 )
 
 // mirrorCapabilities are the capabilities legacy containerd gave every
@@ -12,10 +13,22 @@ var mirrorCapabilities = []string{"pull", "resolve"}
 // hostsFiles builds one hosts file per namespace that needs one.
 func (c *converter) hostsFiles(source string) ([]*HostsFile, error) {
 	namespaces := map[string]Position{}
-	for ns, m := range c.reg.Mirrors {
+	for _, ns := range sortedKeys(c.reg.Mirrors) {
+		m := c.reg.Mirrors[ns]
 		if ns != "*" {
 			if err := validHost(ns); err != nil {
-				return nil, errorf(m.Pos, "mirrors key %q is not a registry host[:port] (%v); it would not be a safe directory name", ns, err)
+				if unsafeDirName(ns) {
+					return nil, errorf(m.Pos, "mirrors key %q is not a registry host[:port] (%v); it would not be a safe directory name", ns, err)
+				}
+				// Legacy matched mirror keys exactly against an image's
+				// registry host, so this one never applied.
+				reason := err.Error()
+				if strings.Contains(ns, "://") {
+					reason = "a URL, not a host"
+				}
+				c.warn(Warning{Code: WarnMirrorKeyNotHost, Pos: m.Pos,
+					Message: fmt.Sprintf("mirrors key %q is not a registry host[:port] (%s): containerd matches mirror keys exactly against the registry host of an image name, so it never applied; nothing is written for it, and it is removed with the other mirrors", ns, reason)})
+				continue
 			}
 		}
 		namespaces[ns] = m.Pos
@@ -181,6 +194,7 @@ func (c *converter) entry(ep endpoint, ns string) hostEntry {
 				Message: fmt.Sprintf("configs.%s.tls never applied to %s, so %s/hosts.toml gets no TLS keys for it (they would make containerd try HTTPS first); https endpoints on this host keep them", quoteKey(ep.Host), what, namespaceDir(ns))})
 		} else {
 			t := cfg.TLS
+			c.tlsWritten[ep.Host] = true
 			if t.CAFile != nil {
 				e.CA = []string{c.tlsPath(*t.CAFile, "ca")}
 			}
@@ -210,4 +224,23 @@ func (c *converter) tlsPath(p stringSetting, role string) string {
 		c.tlsFiles[abs+"\x00"+role] = TLSFile{Path: abs, Role: role, Pos: p.Pos}
 	}
 	return abs
+}
+
+// unsafeDirName reports a key that could name a path outside the certs
+// directory, or no directory at all: those stay errors even where the
+// key never applied.
+func unsafeDirName(s string) bool {
+	if s == "" || s == "." || strings.Contains(s, "..") {
+		return true
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return true
+		}
+	}
+	rest := s
+	if _, after, ok := strings.Cut(s, "://"); ok {
+		rest = strings.TrimSuffix(after, "/") // a URL written as a key
+	}
+	return strings.Contains(rest, "/")
 }

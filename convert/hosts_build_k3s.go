@@ -198,6 +198,22 @@ func k3sEndpoint(raw stringSetting) (endpoint, error) {
 	return ep, nil
 }
 
+// dockerHubTLSMessage says what configs."docker.io".tls, which k3s applies
+// to Docker Hub's registry-1.docker.io, does to Docker Hub pulls.
+func dockerHubTLSMessage(t *tlsConfig) string {
+	var what []string
+	if t.InsecureSkipVerify {
+		what = append(what, "turns off certificate verification")
+	}
+	if t.CAFile != nil {
+		what = append(what, "trusts the CA "+t.CAFile.Value)
+	}
+	if t.CertFile != nil {
+		what = append(what, "sends the client certificate "+t.CertFile.Value)
+	}
+	return fmt.Sprintf("k3s applies configs.\"docker.io\".tls to Docker Hub (registry-1.docker.io), and so does the migration: it %s for every Docker Hub pull, which weakens TLS to Docker Hub; key it by the mirror's host if it was meant for a mirror", strings.Join(what, " and "))
+}
+
 // k3sTLS looks up the TLS settings k3s uses for a host: its own configs
 // entry, else, for Docker Hub, the entry under its other name.
 func k3sTLS(configs map[string]*registryConfig, host string) *tlsConfig {
@@ -218,11 +234,21 @@ func k3sTLS(configs map[string]*registryConfig, host string) *tlsConfig {
 
 func (c *converter) k3sHostsFile(ns *k3sNamespace, rf *RegistriesFile) *HostsFile {
 	f := &HostsFile{Namespace: ns.name, Source: rf.Path}
-	// k3s puts TLS settings on http hosts too (containerd then tries
-	// HTTPS first); the migration keeps what k3s did.
 	entry := func(ep endpoint, tlsHost string) hostEntry {
 		e := hostEntry{URL: ep.URL(), OverridePath: ep.OverridePath}
-		if t := k3sTLS(rf.Configs, tlsHost); t != nil {
+		t := k3sTLS(rf.Configs, tlsHost)
+		if t != nil && ep.Scheme == "http" {
+			// k3s writes TLS keys on an http:// host too, which makes
+			// containerd try HTTPS first; the file asked for plain
+			// http, which is what config.toml input gets as well.
+			c.warn(Warning{Code: WarnTLSOnHTTP, Pos: t.Pos,
+				Message: fmt.Sprintf("TLS settings for the plain-http endpoint %s are not written: k3s writes them into its hosts.toml, which makes containerd try HTTPS first (then fall back to http), unlike what this file asks for", ep.URL())})
+			t = nil
+		}
+		if t != nil && ep.Host == "registry-1.docker.io" && rf.Configs["docker.io"] != nil && rf.Configs["docker.io"].TLS == t {
+			c.warn(Warning{Code: WarnDockerHubTLS, Pos: t.Pos, Message: dockerHubTLSMessage(t)})
+		}
+		if t != nil {
 			if t.CAFile != nil {
 				e.CA = []string{c.tlsPath(*t.CAFile, "ca")}
 			}

@@ -127,6 +127,13 @@ func sv(s *stringSetting) string {
 // mergeFiles picks the merge rule of the target. When the target spans 1.x
 // and 2.x and the two rules disagree, the user must say which one applies.
 func mergeFiles(files []*ConfigFile, target Target) (mergedSettings, error) {
+	for _, f := range files {
+		if f.K0sMerged {
+			// k0s (before 1.36) merges these drop-ins key by key into
+			// one CRI config of its own, whatever containerd's rule.
+			return merge2x(files), nil
+		}
+	}
 	if !target.includes2x() {
 		return merge1x(files), nil
 	}

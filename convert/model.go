@@ -84,19 +84,35 @@ func registryPath(version int) []string {
 
 // ConfigFile is one parsed containerd config file.
 type ConfigFile struct {
-	Path    string
-	Doc     *tomldoc.Doc
+	Path string
+	Doc  *tomldoc.Doc
+	// Version is the config version containerd reads the file at.
 	Version int
+	// ExplicitVersion is the file's version line (0 when it has none): an
+	// import without one is read at another file's version.
+	ExplicitVersion int
 	// Imports are the file's imports, as written.
 	Imports []string
-	// Registry is the registry table at this file's version's plugin path,
-	// nil if the file has none.
+	// Registry is the registry table containerd reads in this file, nil
+	// if the file has none.
 	Registry *registryTable
+	// regPlugin is the plugin key, as written, whose registry table
+	// containerd reads in this file.
+	regPlugin string
+	// inert are warnings about keys of the registry table that containerd
+	// never read.
+	inert []Warning
+	// imported reports a file loaded through another's imports.
+	imported bool
+	// K0sMerged reports a drop-in that k0s before 1.36 merges into its
+	// own CRI config (it has a plugins."io.containerd.grpc.v1.cri"
+	// table): containerd never imports it itself, and k0s reads it as
+	// version 2 whatever its version line.
+	K0sMerged bool
 	// DefinesCRIPlugin reports that the file has a table for the CRI plugin
 	// that holds the registry, which in containerd 1.x replaces the same
 	// plugin's table from files merged before it.
 	DefinesCRIPlugin bool
-	warnings         []Warning
 	// created reports a config that does not exist yet.
 	created bool
 	// K0sManaged reports k0s's own generated config (first line
@@ -156,6 +172,8 @@ type RegistriesFile struct {
 	Configs map[string]*registryConfig
 	// Auths is the deprecated auths map, which k3s parses and ignores.
 	Auths *Position
+	// Warnings are about keys k3s ignores.
+	Warnings []Warning
 }
 
 // yamlMirror is mirrors."<namespace>" of a registries.yaml.

@@ -50,17 +50,44 @@ func ParseRegistries(path string, data []byte) (*RegistriesFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	rf.Warnings = p.warnings
 	return rf, nil
 }
 
-type yamlParser struct{ file string }
+type yamlParser struct {
+	file string
+	// warnings are about keys k3s ignores.
+	warnings []Warning
+}
+
+// yamlKeyPath names key in the mapping what, for messages.
+func yamlKeyPath(what, key string) string {
+	if what == "registries.yaml" {
+		return fmt.Sprintf("the top-level key %s", quoteKey(key))
+	}
+	return what + "." + quoteKey(key)
+}
 
 func (p *yamlParser) pos(n *yaml.Node) Position {
 	return Position{File: p.file, Line: n.Line, Col: n.Column}
 }
 
+// unknown records a key k3s ignores (its YAML decoder is not strict) as a
+// warning, with the key that was probably meant; it never stops the run.
 func (p *yamlParser) unknown(k *yaml.Node, what, known string) error {
-	return errorf(p.pos(k), "unknown key %q in %s (k3s silently ignores it; known keys: %s)", k.Value, what, known)
+	hint := "known keys: " + known
+	switch {
+	case what == `mirrors."configs"` || what == `mirrors."mirrors"`:
+		name := strings.TrimPrefix(what, "mirrors.")
+		hint = fmt.Sprintf("%s looks indented one level too deep: k3s reads it as a mirror named %s, which does nothing", name, name)
+	default:
+		if near := didYouMean(k.Value, strings.Split(known, ", ")); near != "" {
+			hint = "did you mean " + near
+		}
+	}
+	p.warnings = append(p.warnings, Warning{Code: WarnInertKey, Pos: p.pos(k),
+		Message: fmt.Sprintf("%s is not a registries.yaml setting and never took effect (k3s ignores it): %s", yamlKeyPath(what, k.Value), hint)})
+	return nil
 }
 
 func (p *yamlParser) typeError(n *yaml.Node, what, want string) error {

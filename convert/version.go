@@ -202,7 +202,9 @@ func (c *converter) versionGates(res *Result) error {
 	}
 	if !t.includes1x() {
 		for _, h := range sortedKeys(c.reg.Configs) {
-			if tls := c.reg.Configs[h].TLS; tls != nil && tlsMeaningful(tls) {
+			// Only where hosts.toml carries them: TLS for a plain-http
+			// host is not carried over (tls-on-http-host says so).
+			if tls := c.reg.Configs[h].TLS; tls != nil && tlsMeaningful(tls) && c.tlsWritten[h] {
 				c.warn(Warning{Code: WarnTLSRestoredOn2x, Pos: tls.Pos,
 					Message: fmt.Sprintf("containerd 2.x ignores configs.%s.tls; in hosts.toml it takes effect again", quoteKey(h))})
 			}

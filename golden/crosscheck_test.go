@@ -57,6 +57,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/distribution/reference"
 )
 
 // wildcardProbe stands for "any other registry" when mirrors."*" is set.
@@ -182,7 +183,7 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 	}
 
 	// Like the tool: containerd's config, else k0s's.
-	mainConfig, authHeader, target := "/etc/containerd/config.toml", false, ""
+	mainConfig, authHeader, target, k0sMerges := "/etc/containerd/config.toml", false, "", false
 	if _, ok := c.in[mainConfig]; !ok {
 		if _, ok := c.in["/etc/k0s/containerd.toml"]; ok {
 			mainConfig = "/etc/k0s/containerd.toml"
@@ -202,6 +203,8 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 			authHeader = c.args[i+1] == "header"
 		case a == "--auth=header":
 			authHeader = true
+		case a == "--k0s-version" && i+1 < len(c.args):
+			k0sMerges = k0sBefore136(c.args[i+1])
 		}
 	}
 
@@ -212,6 +215,9 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 	if err != nil {
 		fail("decoding in/ config: %v", err)
 		return res
+	}
+	if k0sMerges {
+		markK0sPatches(inFiles)
 	}
 	reg, skip := mergedRegistry(inFiles, target)
 	if skip != "" {
@@ -240,6 +246,9 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 		fail("decoding the config after apply: %v", err)
 		return res
 	}
+	if k0sMerges {
+		markK0sPatches(afterFiles)
+	}
 	trimmed, skip := mergedRegistry(afterFiles, target)
 	if skip != "" {
 		fail("the config after apply: %s", skip)
@@ -266,6 +275,9 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 	for k := range reg.Mirrors {
 		if k == "*" {
 			k = wildcardProbe
+		}
+		if !nameableRegistry(k) {
+			continue // no image name reaches it: the CRI refuses the name
 		}
 		nsSet[k] = true
 	}
@@ -901,4 +913,12 @@ func testPKI(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// nameableRegistry reports whether an image reference can name host as its
+// registry: the CRI normalises every image name with distribution's
+// reference grammar (ParseDockerRef) before resolving it.
+func nameableRegistry(host string) bool {
+	named, err := reference.ParseDockerRef(host + "/probe/image:tag")
+	return err == nil && reference.Domain(named) == host
 }

@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 
@@ -89,6 +88,10 @@ type legacyConfigFile struct {
 	registry   *legacyRegistry // nil when the file has no registry table at its version's location
 	regTree    map[string]any  // the same table, undecoded
 	criPlugins []string        // CRI plugin tables present in the file
+	k0sManaged bool            // first line "# k0s_managed=true"
+	// k0sPatch: a k0s drop-in that k0s before 1.36 merges into its own
+	// CRI config instead of letting containerd import it.
+	k0sPatch bool
 }
 
 // loadLegacyChain decodes the main config at node path mainPath under root
@@ -121,6 +124,12 @@ func loadLegacyChain(root, mainPath, target string) ([]*legacyConfigFile, error)
 		files = append(files, f)
 		for _, imp := range f.imports {
 			imp = filepath.Clean(imp)
+			if files[0].k0sManaged && strings.HasPrefix(imp, "/run/k0s/") {
+				// k0s before 1.36: its generated CRI config, made of the
+				// drop-ins added below.
+				files[0].k0sPatch = true
+				continue
+			}
 			if !filepath.IsAbs(imp) {
 				if globFromCwd && strings.Contains(imp, "*") {
 					imp = filepath.Join("/", imp)
@@ -141,6 +150,28 @@ func loadLegacyChain(root, mainPath, target string) ([]*legacyConfigFile, error)
 				rel, _ := filepath.Rel(root, m)
 				queue = append(queue, "/"+filepath.ToSlash(rel))
 			}
+		}
+	}
+	if files[0].k0sPatch {
+		files[0].k0sPatch = false
+		matches, _ := filepath.Glob(filepath.Join(root, "/etc/k0s/containerd.d/*.toml"))
+		sort.Strings(matches)
+		for _, m := range matches {
+			rel, _ := filepath.Rel(root, m)
+			p := "/" + filepath.ToSlash(rel)
+			if loaded[p] {
+				continue
+			}
+			data, err := os.ReadFile(m)
+			if err != nil {
+				return nil, err
+			}
+			f, err := decodeLegacyConfig(p, data)
+			if err != nil {
+				return nil, err
+			}
+			_, f.k0sPatch = f.plugins["io.containerd.grpc.v1.cri"]
+			files = append(files, f)
 		}
 	}
 	return files, nil
@@ -173,6 +204,8 @@ func decodeLegacyConfig(path string, data []byte) (*legacyConfigFile, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f := &legacyConfigFile{path: path, version: raw.Version, imports: raw.Imports, plugins: raw.Plugins}
+	first, _, _ := strings.Cut(string(data), "\n")
+	f.k0sManaged = strings.TrimSpace(first) == "# k0s_managed=true"
 	for _, k := range criPluginKeys {
 		if _, ok := raw.Plugins[k]; ok {
 			f.criPlugins = append(f.criPlugins, k)
@@ -194,72 +227,6 @@ func decodeLegacyConfig(path string, data []byte) (*legacyConfigFile, error) {
 	}
 	f.registry, f.regTree = reg, regTable
 	return f, nil
-}
-
-// mergedRegistry returns the registry an import chain configures.
-//
-// With one file touching the CRI plugin tables, that file's registry. With
-// several, the merge depends on the containerd line (docs/semantics.md §2.4),
-// taken from target (the --containerd-version argument): 1.x lets the last
-// file that has the registry's plugin table replace it whole; 2.x migrates
-// each file to version 3 and deep-merges the plugin maps (tables merged key
-// by key, a later scalar or array replacing an earlier one — read from
-// containerd's mergeConfig/mergo, not tested against a daemon). Without a
-// target the readings are computed both ways; if they disagree, the chain is
-// reported as skip != "".
-func mergedRegistry(files []*legacyConfigFile, target string) (reg *legacyRegistry, skip string) {
-	var touching []*legacyConfigFile
-	var names []string
-	for _, f := range files {
-		if len(f.criPlugins) > 0 {
-			touching = append(touching, f)
-			names = append(names, f.path)
-		}
-	}
-	switch {
-	case len(touching) == 0:
-		return &legacyRegistry{}, ""
-	case len(touching) == 1:
-		if touching[0].registry == nil {
-			return &legacyRegistry{}, ""
-		}
-		return touching[0].registry, ""
-	}
-	switch {
-	case strings.HasPrefix(target, "1."):
-		var last *legacyConfigFile
-		for _, f := range touching {
-			if _, ok := f.plugins[registryPluginKey(f.version)]; ok {
-				last = f
-			}
-		}
-		if last == nil || last.registry == nil {
-			return &legacyRegistry{}, ""
-		}
-		return last.registry, ""
-	case strings.HasPrefix(target, "2"):
-		merged := map[string]any{}
-		for _, f := range touching {
-			if f.regTree != nil {
-				deepMerge(merged, f.regTree)
-			}
-		}
-		b, err := toml.Marshal(merged)
-		if err == nil {
-			reg = &legacyRegistry{}
-			err = toml.Unmarshal(b, reg)
-		}
-		if err != nil {
-			return nil, fmt.Sprintf("merging the registry tables of %s: %v", strings.Join(names, ", "), err)
-		}
-		return reg, ""
-	}
-	r1, skip1 := mergedRegistry(files, "1.x")
-	r2, skip2 := mergedRegistry(files, "2.x")
-	if skip1 == "" && skip2 == "" && reflect.DeepEqual(r1, r2) {
-		return r2, ""
-	}
-	return nil, fmt.Sprintf("CRI plugin tables in several imported files (%s), no --containerd-version, and 1.x and 2.x merge them differently", strings.Join(names, ", "))
 }
 
 // deepMerge merges src into dst: tables key by key, anything else replaced.

@@ -24,6 +24,9 @@ type Options struct {
 	// of the config's own registry settings; ConfigFile is then the
 	// config that gets config_path (created when absent).
 	RegistriesPath string
+	// K0sVersion names the k0s release that reads the drop-ins ("" tells
+	// it from the files).
+	K0sVersion string
 	// Force overwrites hosts.toml files that certsd-migrate did not write,
 	// after backing them up.
 	Force bool
@@ -130,9 +133,29 @@ func (p *Plan) checkReplaceable(nodeFile string) error {
 func convertInputs(opts Options) (*convert.Result, []string, error) {
 	findConfig(&opts)
 	if opts.RegistriesPath == "" {
-		files, globs, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target)
+		main, err := readConfig(opts.Root, opts.ConfigFile)
 		if err != nil {
 			return nil, nil, err
+		}
+		layout, err := detectK0sLayout(main, opts.K0sVersion)
+		if err != nil {
+			return nil, nil, err
+		}
+		if layout != notK0s && !opts.Target.Explicit {
+			opts.Target = k0sTarget(layout, opts.ToConfigVersion == 3)
+		}
+		var skip func(string) bool
+		if layout == k0sMerging {
+			skip = func(p string) bool { return strings.HasPrefix(p, k0sRunDir) }
+		}
+		files, globs, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target, skip)
+		if err != nil {
+			return nil, nil, err
+		}
+		if layout == k0sMerging {
+			if files, err = k0sMergedFiles(opts.Root, files); err != nil {
+				return nil, nil, err
+			}
 		}
 		res, err := convert.Convert(files, opts.Options)
 		return res, globs, err

@@ -175,6 +175,8 @@ func applyUnified(before, diff string) (string, error) {
 func TestRedact(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`  password = "hunter2"`, `  password = "<redacted>"`},
+		{`  password = ""`, `  password = ""`}, // empty: nothing to hide
+		{`auth = ''`, `auth = ''`},
 		{`password='x'`, `password="<redacted>"`},
 		{`  auth = "dXNlcjpwYXNz"`, `  auth = "<redacted>"`},
 		{`identitytoken = "tok"`, `identitytoken = "<redacted>"`},

@@ -25,7 +25,7 @@ import (
 //
 // It also returns the glob patterns (node paths) that containerd matches,
 // since a file written where one matches would be imported too.
-func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.ConfigFile, []string, error) {
+func loadConfigs(root, mainPath string, target convert.Target, skip func(path string) bool) ([]*convert.ConfigFile, []string, error) {
 	var files []*convert.ConfigFile
 	var globs []string
 	loaded := map[string]bool{}
@@ -33,15 +33,11 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 	for len(queue) > 0 {
 		path := queue[0]
 		queue = queue[1:]
-		if loaded[path] {
+		if loaded[path] || (skip != nil && skip(path)) {
 			continue
 		}
 		loaded[path] = true
-		data, err := os.ReadFile(onDisk(root, path))
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading %s: %w", path, unwrapPathError(err))
-		}
-		f, err := convert.ParseConfig(path, data)
+		f, err := readConfig(root, path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -78,6 +74,15 @@ func loadConfigs(root, mainPath string, target convert.Target) ([]*convert.Confi
 		}
 	}
 	return files, globs, nil
+}
+
+// readConfig reads and parses one config file.
+func readConfig(root, path string) (*convert.ConfigFile, error) {
+	data, err := os.ReadFile(onDisk(root, path))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, unwrapPathError(err))
+	}
+	return convert.ParseConfig(path, data)
 }
 
 // onDisk maps a node path to this machine's path under root.

@@ -25,12 +25,28 @@ const redactedValue = `"<redacted>"`
 func redactPatterns(s string) string {
 	// Most lines hold no credential key: skip the regexps for them.
 	if containsFold(s, "auth") || containsFold(s, "password") || containsFold(s, "identity") {
-		s = secretValue().ReplaceAllString(s, "${1}"+redactedValue)
+		re := secretValue()
+		s = re.ReplaceAllStringFunc(s, func(m string) string {
+			sub := re.FindStringSubmatch(m)
+			if isEmptyValue(sub[2]) {
+				return m // an empty credential hides nothing
+			}
+			return sub[1] + redactedValue
+		})
 	}
 	if strings.Contains(s, "@") {
 		s = urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
 	}
 	return s
+}
+
+// isEmptyValue reports an empty TOML string or array: "", ”, [], [""].
+func isEmptyValue(v string) bool {
+	switch strings.Join(strings.Fields(v), "") {
+	case `""`, `''`, `[]`, `[""]`:
+		return true
+	}
+	return false
 }
 
 // minLiteralSecret is the shortest known secret replaced wherever it

@@ -91,6 +91,21 @@ func (p *Plan) WriteWarnings(w io.Writer, showSecrets bool) error {
 	return nil
 }
 
+// WriteErrors writes the warnings as errors (--strict).
+func (p *Plan) WriteErrors(w io.Writer, showSecrets bool) error {
+	redact := p.redactor(showSecrets)
+	for _, warn := range p.Warnings {
+		line := fmt.Sprintf("certsd-migrate: %s: error: %s [%s]", warn.Pos, warn.Message, warn.Code)
+		if redact != nil {
+			line = redact(line)
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Summary is the one-line summary of a plan.
 func (p *Plan) Summary() string {
 	var create, modify int

@@ -70,6 +70,8 @@ type invocation struct {
 	showSecrets       bool
 	noBackup          bool
 	force             bool
+	strict            bool
+	k0sVersion        string
 }
 
 // Run runs certsd-migrate with args (without the program name) and returns
@@ -87,6 +89,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	plan, err := migrate.Build(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError
+	}
+	if c.strict && len(plan.Warnings) > 0 {
+		// --strict: every warning is an error, and nothing is written.
+		if err := plan.WriteErrors(stderr, c.showSecrets); err != nil {
+			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		}
+		fmt.Fprintln(stderr, "certsd-migrate: --strict makes every warning an error; nothing was written")
 		return exitError
 	}
 	var applied *migrate.ApplyResult
@@ -126,6 +136,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 	fs.StringVar(&c.color, "color", "auto", "colour the diff: auto, always or never")
 	fs.BoolVar(&c.showSecrets, "show-secrets", false, "print credentials in diffs and JSON (redacted by default)")
 	fs.BoolVar(&c.noBackup, "no-backup", false, "apply: do not keep a timestamped backup of each modified config")
+	fs.BoolVar(&c.strict, "strict", false, "treat every warning as an error: exit 2 and write nothing")
+	fs.StringVar(&c.k0sVersion, "k0s-version", "", "k0s `version` of the node (before 1.36 k0s merges CRI drop-ins into its own config; default: told from /etc/k0s/containerd.toml)")
 	fs.BoolVar(&c.force, "force", false, "replace hosts.toml files certsd-migrate did not write (after backing them up)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	showVersion := fs.Bool("version", false, "print the version")
@@ -161,6 +173,7 @@ func (c *invocation) options() (migrate.Options, error) {
 		return opts, fmt.Errorf("--to-config-version must be 3, not %d", c.toVersion)
 	}
 	opts.ToConfigVersion = c.toVersion
+	opts.K0sVersion = c.k0sVersion
 	switch convert.Flavor(c.flavor) {
 	case convert.FlavorContainerd, convert.FlavorK3s:
 		opts.Flavor = convert.Flavor(c.flavor)
@@ -224,7 +237,16 @@ func (c *invocation) print(plan *migrate.Plan, applied *migrate.ApplyResult, std
 		return enc.Encode(r)
 	}
 	if !plan.Changed() {
-		return nil // like diff(1): a migrated node prints nothing
+		// Like diff(1), a migrated node prints nothing; but registry
+		// settings left alone are always said.
+		if len(plan.Warnings) == 0 {
+			return nil
+		}
+		if err := plan.WriteWarnings(stderr, c.showSecrets); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(stderr, plan.Summary())
+		return err
 	}
 	if err := plan.WriteDiff(stdout, c.useColor(stdout), c.showSecrets); err != nil {
 		return err
