@@ -309,6 +309,17 @@ func (r *testRig) cases() []migrationCase {
 			pulls:  []pull{{image: "docker.io/library/test:latest", from: r.from(r.plain, "library/test")}},
 		},
 		{
+			// A drop-in without a version line under a version 2 config:
+			// containerd 1.6 reads it at the merged version 2, so its
+			// io.containerd.grpc.v1.cri table is live. The tool reads it
+			// the same way and migrates it in place.
+			name: "versionless-drop-in",
+			layout: layout{version: 2, imports: "{DIR}/conf.d/*.toml", versionlessDropIn: true,
+				registry: mirror("docker.io", r.second.URL())},
+			pulls:      []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
+			afterApply: configPathIn("conf.d/cri.toml"),
+		},
+		{
 			// k0s: the main config carries k0s's marker and must never be
 			// edited; the registry lives in a drop-in of an absolute glob.
 			// containerd 1.x lets the drop-in's CRI table replace the main

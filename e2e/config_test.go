@@ -23,6 +23,11 @@ type layout struct {
 	daemon2 bool
 	// dropInVersion is the drop-in's config version; 0 means version.
 	dropInVersion int
+	// versionlessDropIn writes the drop-in without a version line (its
+	// tables still in dropInVersion's layout), the shape k0s's docs and
+	// many conf.d files have: containerd reads it at the importing
+	// config's version (1.x, 2.0–2.2) or migrates it from version 1 (2.3+).
+	versionlessDropIn bool
 	// criInMain keeps the CRI snapshotter setting in config.toml (written
 	// in version's layout) and puts only the registry into the drop-in, as
 	// k0s 1.36 does with its version 3 main file. Needs a 2.x daemon, which
@@ -54,7 +59,7 @@ type layout struct {
 // bare is the same file layout (header, imports, drop-in) without any
 // registry settings or extra files: the negative control's config.
 func (l layout) bare() layout {
-	return layout{version: l.version, daemon2: l.daemon2, dropInVersion: l.dropInVersion, criInMain: l.criInMain,
+	return layout{version: l.version, daemon2: l.daemon2, dropInVersion: l.dropInVersion, versionlessDropIn: l.versionlessDropIn, criInMain: l.criInMain,
 		header: l.header, imports: l.imports, dropIn: l.dropIn}
 }
 
@@ -153,7 +158,11 @@ func writeConfig(dir, certsDir string, l layout) (string, error) {
 	if dropIn == "" {
 		dropIn = filepath.Join("conf.d", "cri.toml")
 	}
-	return cfg, writeFile(filepath.Join(dir, dropIn), versionLine(dropInVersion)+cri.String())
+	head := versionLine(dropInVersion)
+	if l.versionlessDropIn {
+		head = ""
+	}
+	return cfg, writeFile(filepath.Join(dir, dropIn), head+cri.String())
 }
 
 func writeFile(path, content string) error {

@@ -112,6 +112,20 @@ func (r *testRig) cases2() []migrationCase {
 			localPullMode: true,
 		},
 		{
+			// k0s 1.36 with the version-less drop-in of k0s's docs
+			// (plugins."io.containerd.grpc.v1.cri", no version line): k0s
+			// refuses it, containerd 2.4 reads it. --to-config-version 3
+			// rewrites it as version 3.
+			name: "k0s-1.36-versionless-drop-in",
+			layout: layout{version: 3, daemon2: true, header: k0sMarker, imports: "{DIR}/containerd.d/*.toml",
+				dropIn: "containerd.d/registry.toml", dropInVersion: 2, versionlessDropIn: true, criInMain: true,
+				registry: mirror("docker.io", r.second.URL())},
+			pulls:     []pull{{image: "docker.io/library/test:latest", from: r.from(r.second, "library/test")}},
+			certsDir:  "containerd.d/certs.d",
+			toolArgs:  []string{"--to-config-version", "3", "--containerd-version", "2.4"},
+			unchanged: []string{"config.toml"},
+		},
+		{
 			// A version 3 config: the deprecated mirrors live under
 			// io.containerd.cri.v1.images.
 			name:   "version3-plain-mirror",
