@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
@@ -559,17 +560,37 @@ func k0s136Refuses(data []byte) bool {
 	return doc.Root.Lookup("plugins", criPlugin) != nil
 }
 
+// warnK0sDropIns warns, on a k0s node, about every drop-in k0s 1.36 and
+// later refuse to start with, as it is after the migration: edited or
+// not, the node cannot move to k0s 1.36 with it.
+func (c *converter) warnK0sDropIns(files []*ConfigFile, res *Result) {
+	if !files[0].K0sManaged {
+		return
+	}
+	after := map[string][]byte{}
+	for _, e := range res.ConfigEdits {
+		after[e.Path] = e.After
+	}
+	for _, f := range files[1:] {
+		if f.K0sManaged || path.Dir(f.Path) != k0sDropInDir {
+			continue
+		}
+		data, edited := after[f.Path]
+		if !edited {
+			data = f.Doc.Data
+		}
+		if k0s136Refuses(data) {
+			c.warn(Warning{Code: WarnK0sDropInVersion, Pos: Position{File: f.Path},
+				Message: "k0s 1.36 and later refuse to start with this drop-in (its version is not 3, or it has a plugins.\"io.containerd.grpc.v1.cri\" table); --to-config-version 3 rewrites it as k0s 1.36 wants it"})
+		}
+	}
+}
+
 // toVersion3 rewrites the config files older than version 3, edited or
 // not, when asked to; k0s's own generated config is left to k0s.
 func (c *converter) toVersion3(files []*ConfigFile, res *Result) error {
-	k0s := files[0].K0sManaged
 	if c.opts.ToConfigVersion != 3 {
-		for _, e := range res.ConfigEdits {
-			if f := fileByPath(files, e.Path); k0s && f != nil && k0s136Refuses(e.After) {
-				c.warn(Warning{Code: WarnK0sDropInVersion, Pos: Position{File: f.Path},
-					Message: "k0s 1.36 and later refuse to start with this drop-in (its version is not 3, or it has a plugins.\"io.containerd.grpc.v1.cri\" table); --to-config-version 3 rewrites it as k0s 1.36 wants it"})
-			}
-		}
+		c.warnK0sDropIns(files, res)
 		return nil
 	}
 	edited := map[string]int{}

@@ -18,8 +18,7 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 		return nil, err
 	}
 	f := &ConfigFile{Path: path, Doc: doc, Version: max(versionLine, 1), ExplicitVersion: versionLine}
-	firstLine, _, _ := strings.Cut(string(data), "\n")
-	f.K0sManaged = strings.TrimSpace(firstLine) == k0sManagedMarker
+	f.K0sManaged = isK0sManaged(data)
 	if v := doc.Root.Get("imports"); v != nil {
 		imports, err := stringList(path, v, "imports")
 		if err != nil {
@@ -33,6 +32,19 @@ func ParseConfig(path string, data []byte) (*ConfigFile, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// isK0sManaged reports k0s's generated config as k0s itself tells it
+// (isK0sManagedConfig, pkg/component/worker/containerd, v1.30–v1.35): a
+// line that is exactly the marker; k0s before 1.30 wrote an empty line
+// before it.
+func isK0sManaged(data []byte) bool {
+	for line := range strings.Lines(string(data)) {
+		if strings.TrimRight(line, "\r\n") == k0sManagedMarker {
+			return true
+		}
+	}
+	return false
 }
 
 // readAt reads the file's registry settings as containerd reads them when

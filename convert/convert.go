@@ -141,7 +141,9 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 	if !c.needsMigration() {
 		if !c.needsVersion3(files) {
 			// Nothing to change; what was found and left (ignored
-			// tables, inert keys) is still said.
+			// tables, inert keys, drop-ins k0s 1.36 refuses) is still
+			// said.
+			c.warnK0sDropIns(files, res)
 			res.Warnings, res.Secrets = c.warnings, c.secrets()
 			return res, nil
 		}

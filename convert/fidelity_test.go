@@ -178,3 +178,71 @@ func TestVersionHex(t *testing.T) {
 		t.Fatalf("version = 0x2: version %d, error %v; want 2", f.Version, err)
 	}
 }
+
+func TestVersionlessRoot(t *testing.T) {
+	const long = `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]` + "\n" + `  endpoint = ["https://m.example"]` + "\n"
+	for target, want := range map[string]string{
+		"1.7": "",                          // 1.x reads plugins.cri in a version 1 config
+		"2.3": "io.containerd.grpc.v1.cri", // 2.3+ migrate it and apply the long name
+		"":    "error",                     // the two disagree
+	} {
+		f, err := ParseConfig("/etc/containerd/config.toml", []byte(long))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tgt := defaultTarget
+		if target != "" {
+			tgt, _ = ParseTarget(target)
+		}
+		got := "error"
+		if err := resolveVersions([]*ConfigFile{f}, tgt); err == nil {
+			got = ""
+			if f.Registry != nil {
+				got = f.regPlugin
+			}
+		} else if !strings.Contains(err.Error(), "1:2:") {
+			t.Errorf("target %q: error %v does not point at the registry table", target, err)
+		}
+		if got != want {
+			t.Errorf("target %q: read %q, want %q", target, got, want)
+		}
+	}
+}
+
+func TestIsK0sManaged(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"# k0s_managed=true\nversion = 2\n":   true,
+		"\n# k0s_managed=true\nversion = 2\n": true, // k0s before 1.30
+		"# k0s_managed=true\r\nversion = 2\n": true,
+		"version = 2\n":                       false,
+		"# k0s_managed=false\n":               false,
+	} {
+		if got := isK0sManaged([]byte(doc)); got != want {
+			t.Errorf("isK0sManaged(%q) = %v, want %v", doc, got, want)
+		}
+	}
+}
+
+func TestRegistriesYAMLLenient(t *testing.T) {
+	// configs indented under mirrors (k3s#10135): one warning at the key.
+	rf, err := ParseRegistries("/r.yaml", []byte("mirrors:\n  docker.io:\n    endpoint: [\"https://m.example\"]\n  configs:\n    m.example:\n      auth: {username: u, password: p}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rf.Mirrors["configs"]; ok || len(rf.Warnings) != 1 || rf.Warnings[0].Pos.Line != 4 || !strings.Contains(rf.Warnings[0].Message, "indented one level too deep") {
+		t.Errorf("configs under mirrors: mirrors %v, warnings %v", sortedKeys(rf.Mirrors), rf.Warnings)
+	}
+	// A key with nothing after it is YAML null, which k3s reads as "".
+	rf, err = ParseRegistries("/r.yaml", []byte("configs:\n  h:5000:\n    tls:\n      ca_file: /ca.pem\n      cert_file:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tls := rf.Configs["h:5000"].TLS; tls == nil || tls.CertFile != nil || tls.CAFile == nil {
+		t.Errorf("null cert_file: got %+v, want no cert_file and the CA", tls)
+	}
+	// A typo is a warning with a suggestion, not an error.
+	rf, err = ParseRegistries("/r.yaml", []byte("mirrors:\n  docker.io:\n    endpoints: [\"https://m.example\"]\n"))
+	if err != nil || len(rf.Warnings) != 1 || !strings.Contains(rf.Warnings[0].Message, "did you mean endpoint") {
+		t.Errorf("endpoints typo: error %v, warnings %v", err, rf.Warnings)
+	}
+}

@@ -63,7 +63,8 @@ type importReading struct {
 	refuses string // non-empty: containerd refuses to start, and why
 }
 
-// resolveVersions reads every version-less import as the target reads it.
+// resolveVersions reads every version 1 or version-less file (and the
+// version 3 ones, see resolveVersion3) as the target reads it.
 // Where the target's release lines disagree about a file, the user must
 // say which containerd reads it.
 func resolveVersions(files []*ConfigFile, t Target) error {
@@ -75,9 +76,6 @@ func resolveVersions(files []*ConfigFile, t Target) error {
 			}
 			continue
 		}
-		if i == 0 || f.ExplicitVersion != 0 {
-			continue
-		}
 		if f.K0sMerged {
 			// k0s merges it into its version 2 CRI config, where the
 			// long plugin name is the one that counts.
@@ -86,12 +84,22 @@ func resolveVersions(files []*ConfigFile, t Target) error {
 			}
 			continue
 		}
+		if f.ExplicitVersion > 1 {
+			continue // read at its own version
+		}
 		var readings []importReading
 		for _, l := range t.lines() {
-			if l == line20to22 && files[0].Version == 1 {
+			if l == line20to22 && files[0].ExplicitVersion <= 1 {
 				continue // they ignore the whole config (v1-config-on-2x)
 			}
 			readings = append(readings, readImport(l, f, files[:i]))
+		}
+		if len(readings) == 0 {
+			continue // 2.0–2.2 only, which ignore a version 1 config whole
+		}
+		what := "has no version line"
+		if f.ExplicitVersion == 1 {
+			what = "is version 1"
 		}
 		first := readings[0]
 		agree := true
@@ -100,7 +108,7 @@ func resolveVersions(files []*ConfigFile, t Target) error {
 		}
 		if !agree {
 			if len(readings) == 1 {
-				return errorf(Position{File: f.Path}, "%s refuses to start with this file, which has no version line: %s", first.line, first.refuses)
+				return errorf(f.registryPos(), "%s refuses to start with this file, which %s: %s", first.line, what, first.refuses)
 			}
 			var how []string
 			for _, r := range readings {
@@ -110,7 +118,7 @@ func resolveVersions(files []*ConfigFile, t Target) error {
 					how = append(how, fmt.Sprintf("%s %s", r.line, r.how))
 				}
 			}
-			return errorf(Position{File: f.Path}, "this file has no version line, and containerd releases read it differently: %s; pass --containerd-version", strings.Join(how, "; "))
+			return errorf(f.registryPos(), "this file %s, and containerd releases read it differently: %s; pass --containerd-version", what, strings.Join(how, "; "))
 		}
 		plugin := first.plugin
 		version := first.version
@@ -124,6 +132,17 @@ func resolveVersions(files []*ConfigFile, t Target) error {
 		}
 	}
 	return nil
+}
+
+// registryPos is where the file's first CRI registry table is, for
+// messages about how it is read.
+func (f *ConfigFile) registryPos() Position {
+	for _, plugin := range []string{criPluginV1Name, criPlugin, criImagesPlugin} {
+		if v := f.Doc.Root.Lookup("plugins", plugin, "registry"); v != nil {
+			return at(f.Path, v.Pos)
+		}
+	}
+	return Position{File: f.Path}
 }
 
 // pluginVersion is the config version a CRI plugin key belongs to.
@@ -145,6 +164,15 @@ func readImport(l releaseLine, f *ConfigFile, before []*ConfigFile) importReadin
 	switch l {
 	case line1x:
 		r.version = 1
+		if f.ExplicitVersion == 1 || len(before) == 0 {
+			// A file of its own, or one whose version 1 overrides the
+			// merged version: read at version 1.
+			r.how = "reads it at version 1"
+			if has(short) {
+				r.plugin = short
+			}
+			break
+		}
 		for _, b := range before {
 			if b.ExplicitVersion != 0 {
 				r.version = b.ExplicitVersion

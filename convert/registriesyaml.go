@@ -22,6 +22,9 @@ func ParseRegistries(path string, data []byte) (*RegistriesFile, error) {
 		switch key {
 		case "mirrors":
 			return p.mapping(v, "mirrors", func(ns string, k, v *yaml.Node) error {
+				if p.misplacedSection(ns, k, v) {
+					return nil
+				}
 				m, err := p.mirror(v, "mirrors."+quoteKey(ns))
 				if err != nil {
 					return err
@@ -135,6 +138,36 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// misplacedSection reports, with a warning, a mirrors key named configs
+// or mirrors whose entries are not mirror settings: a section indented one
+// level too deep (k3s#10135), which k3s reads as a mirror that does nothing.
+func (p *yamlParser) misplacedSection(ns string, k, v *yaml.Node) bool {
+	if ns != "configs" && ns != "mirrors" {
+		return false
+	}
+	v = resolveAlias(v)
+	if v.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		if key := v.Content[i].Value; key == "endpoint" || key == "rewrite" {
+			return false
+		}
+	}
+	p.warnings = append(p.warnings, Warning{Code: WarnInertKey, Pos: p.pos(k),
+		Message: fmt.Sprintf("mirrors.%s looks like the top-level %s section indented one level too deep: k3s reads it as a mirror named %q with no endpoints, so none of its settings ever applied; they are not carried over (did you mean a top-level %s?)", ns, ns, ns, ns)})
+	return true
+}
+
+// optionalStr reads a string setting as k3s does, decoding YAML into a Go
+// string: null (a key with nothing after it) is "", no setting.
+func (p *yamlParser) optionalStr(n *yaml.Node, what string) (stringSetting, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return stringSetting{Pos: p.pos(n)}, nil
+	}
+	return p.str(n, what)
+}
+
 func (p *yamlParser) str(n *yaml.Node, what string) (stringSetting, error) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		return stringSetting{}, p.typeError(n, what, "a string")
@@ -188,7 +221,7 @@ func (p *yamlParser) config(n *yaml.Node, what string) (*registryConfig, error) 
 				if dst == nil {
 					return p.unknown(k, what+".auth", "username, password, auth, identity_token")
 				}
-				s, err := p.str(v, what+".auth."+key)
+				s, err := p.optionalStr(v, what+".auth."+key)
 				*dst = s.Value
 				return err
 			})
@@ -198,7 +231,7 @@ func (p *yamlParser) config(n *yaml.Node, what string) (*registryConfig, error) 
 			return p.mapping(v, what+".tls", func(key string, k, v *yaml.Node) error {
 				switch key {
 				case "ca_file", "cert_file", "key_file":
-					s, err := p.str(v, what+".tls."+key)
+					s, err := p.optionalStr(v, what+".tls."+key)
 					if err != nil || s.Value == "" {
 						return err
 					}

@@ -282,7 +282,7 @@ func crossCheck(t *testing.T, c *goldenCase) crossResult {
 		nsSet[k] = true
 	}
 	for k := range reg.Configs {
-		if isHostKey(k) {
+		if isHostKey(k) && nameableRegistry(k) {
 			nsSet[k] = true
 		}
 	}

@@ -204,8 +204,11 @@ func decodeLegacyConfig(path string, data []byte) (*legacyConfigFile, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f := &legacyConfigFile{path: path, version: raw.Version, imports: raw.Imports, plugins: raw.Plugins}
-	first, _, _ := strings.Cut(string(data), "\n")
-	f.k0sManaged = strings.TrimSpace(first) == "# k0s_managed=true"
+	// k0s's isK0sManagedConfig: the marker on a line of its own (k0s
+	// before 1.30 wrote an empty line first).
+	for _, line := range strings.Split(string(data), "\n") {
+		f.k0sManaged = f.k0sManaged || strings.TrimSuffix(line, "\r") == "# k0s_managed=true"
+	}
 	for _, k := range criPluginKeys {
 		if _, ok := raw.Plugins[k]; ok {
 			f.criPlugins = append(f.criPlugins, k)
