@@ -636,15 +636,6 @@ func checkVersion3(path string, data []byte) error {
 	return nil
 }
 
-func fileByPath(files []*ConfigFile, path string) *ConfigFile {
-	for _, f := range files {
-		if f.Path == path {
-			return f
-		}
-	}
-	return nil
-}
-
 // needsVersion3 reports a file that --to-config-version 3 must rewrite.
 func (c *converter) needsVersion3(files []*ConfigFile) bool {
 	if c.opts.ToConfigVersion != 3 {
