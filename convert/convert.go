@@ -144,7 +144,7 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 			// tables, inert keys, drop-ins k0s 1.36 refuses) is still
 			// said.
 			c.warnK0sDropIns(files, res)
-			res.Warnings, res.Secrets = c.warnings, c.secrets()
+			res.Warnings, res.Secrets = leftovers(c.warnings), c.secrets()
 			return res, nil
 		}
 		if err := c.toVersion3(files, res); err != nil {
@@ -177,6 +177,19 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return c.finish(res)
+}
+
+// leftovers are the warnings about registry settings a run with nothing
+// to migrate leaves where they are; the version notes (a version 1 config
+// on 2.x) are for a conversion, and a migrated node stays quiet.
+func leftovers(warnings []Warning) []Warning {
+	var out []Warning
+	for _, w := range warnings {
+		if w.Code != WarnV1ConfigOn2x {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // k0sGenerated reports a file k0s generates under its run directory (k0s

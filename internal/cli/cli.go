@@ -237,9 +237,11 @@ func (c *invocation) print(plan *migrate.Plan, applied *migrate.ApplyResult, std
 		return enc.Encode(r)
 	}
 	if !plan.Changed() {
-		// Like diff(1), a migrated node prints nothing; but registry
-		// settings left alone are always said.
-		if len(plan.Warnings) == 0 {
+		// Like diff(1), a migrated node prints nothing (a run that plans
+		// files, all unchanged, is a migration already done); but when
+		// there was nothing to migrate, the registry settings left alone
+		// are said.
+		if len(plan.Warnings) == 0 || len(plan.Files) > 0 {
 			return nil
 		}
 		if err := plan.WriteWarnings(stderr, c.showSecrets); err != nil {
