@@ -47,6 +47,16 @@ func isK0sManaged(data []byte) bool {
 	return false
 }
 
+// MarkK0sMerged marks a drop-in of a k0s node before 1.36 that k0s merges
+// into its own CRI config instead of letting containerd import it: one
+// with a plugins."io.containerd.grpc.v1.cri" table (hasCRIPluginConfig,
+// k0s pkg/component/worker/containerd/configurer.go, v1.27.5–v1.35). It
+// reports whether the file is one.
+func (f *ConfigFile) MarkK0sMerged() bool {
+	f.k0sMerged = f.Doc.Root.Lookup("plugins", criPlugin) != nil
+	return f.k0sMerged
+}
+
 // readAt reads the file's registry settings as containerd reads them when
 // the file is at config version version and the registry lives under
 // plugins.<plugin>, the key as written (a version-less import that 2.x

@@ -7,8 +7,9 @@ import (
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 )
 
-// The version containerd reads an imported file at, when the file has no
-// version line. Each release line decides it differently:
+// The version containerd reads a file at (docs/semantics.md §2.1, §2.2)
+// when the file has no version line, or version 1, or version 3 — each
+// release line decides it differently:
 //
 //   - 1.x merges every file into one config (mergo, WithOverride: a zero
 //     version never overrides) and decodes the plugins at the merged
@@ -17,13 +18,17 @@ import (
 //     short name such as plugins.cri makes containerd refuse to start
 //     (services/server/config/config.go ValidateV2, v1.6.0–v1.7.x).
 //   - 2.0–2.2 migrate a version 0/1 import up to the version merged so far
-//     (3 for the root itself): short plugin names become URIs, and at
+//     (3 for the root itself, whose CRI settings are then all ignored: the
+//     v1-config-on-2x warning): short plugin names become URIs, and at
 //     version 3 nothing moves the CRI registry into the images plugin
 //     (cmd/containerd/server/config LoadConfig, v2.0.0–v2.2.x).
-//   - 2.3+ migrate every file on its own, from version 1, with each
-//     plugin's migration at every step, so a version-less file's
-//     plugins.cri and plugins."io.containerd.grpc.v1.cri" registries both
-//     apply (LoadConfigWithPlugins, v2.3.0+).
+//   - 2.3+ migrate every file on its own to version 4, with each plugin's
+//     migration at every step (LoadConfigWithPlugins, v2.3.0+): a version 0/1
+//     file's plugins.cri and plugins."io.containerd.grpc.v1.cri" registries
+//     both apply, and so does a version 3 file's grpc one (resolveVersion3).
+//
+// Where the target spans lines that disagree about a file, the user is
+// asked for --containerd-version, as mergeFiles does for the merge rules.
 
 // releaseLine is a range of containerd releases that read imports alike.
 type releaseLine int
@@ -70,13 +75,13 @@ type importReading struct {
 func resolveVersions(files []*ConfigFile, t Target) error {
 	for i, f := range files {
 		f.imported = i > 0
-		if f.Version == 3 && !f.K0sMerged {
+		if f.Version == 3 && !f.k0sMerged {
 			if err := resolveVersion3(f, t); err != nil {
 				return err
 			}
 			continue
 		}
-		if f.K0sMerged {
+		if f.k0sMerged {
 			// k0s merges it into its version 2 CRI config, where the
 			// long plugin name is the one that counts.
 			if err := f.readAt(2, criPlugin); err != nil {

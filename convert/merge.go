@@ -128,7 +128,7 @@ func sv(s *stringSetting) string {
 // and 2.x and the two rules disagree, the user must say which one applies.
 func mergeFiles(files []*ConfigFile, target Target) (mergedSettings, error) {
 	for _, f := range files {
-		if f.K0sMerged {
+		if f.k0sMerged {
 			// k0s (before 1.36) merges these drop-ins key by key into
 			// one CRI config of its own, whatever containerd's rule.
 			return merge2x(files), nil

@@ -104,11 +104,11 @@ type ConfigFile struct {
 	inert []Warning
 	// imported reports a file loaded through another's imports.
 	imported bool
-	// K0sMerged reports a drop-in that k0s before 1.36 merges into its
+	// k0sMerged reports a drop-in that k0s before 1.36 merges into its
 	// own CRI config (it has a plugins."io.containerd.grpc.v1.cri"
 	// table): containerd never imports it itself, and k0s reads it as
 	// version 2 whatever its version line.
-	K0sMerged bool
+	k0sMerged bool
 	// DefinesCRIPlugin reports that the file has a table for the CRI plugin
 	// that holds the registry, which in containerd 1.x replaces the same
 	// plugin's table from files merged before it.

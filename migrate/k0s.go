@@ -33,10 +33,6 @@ const (
 	k0sRunDir    = "/run/k0s/"
 )
 
-// k0sCRIPlugin is the table that makes k0s before 1.36 merge a drop-in
-// (hasCRIPluginConfig) and k0s 1.36+ refuse it.
-const k0sCRIPlugin = "io.containerd.grpc.v1.cri"
-
 // k0sLayout is how a k0s node's drop-ins reach containerd.
 type k0sLayout int
 
@@ -132,12 +128,12 @@ func k0sMergedFiles(root string, files []*convert.ConfigFile) ([]*convert.Config
 		if err != nil {
 			return nil, err
 		}
-		f.K0sMerged = f.Doc.Root.Lookup("plugins", k0sCRIPlugin) != nil
+		f.MarkK0sMerged()
 		merged = append(merged, f)
 	}
 	for _, f := range out {
-		if path.Dir(f.Path) == k0sDropInDir && f.Doc.Root.Lookup("plugins", k0sCRIPlugin) != nil {
-			f.K0sMerged = true // imported by name, as with --k0s-version on a glob layout
+		if path.Dir(f.Path) == k0sDropInDir {
+			f.MarkK0sMerged() // imported by name, as with --k0s-version on a glob layout
 		}
 	}
 	// k0s merges them in glob order, after the files containerd imports.
