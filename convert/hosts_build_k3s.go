@@ -246,7 +246,11 @@ func (c *converter) k3sHostsFile(ns *k3sNamespace, rf *RegistriesFile) *HostsFil
 			t = nil
 		}
 		if t != nil && ep.Host == "registry-1.docker.io" && rf.Configs["docker.io"] != nil && rf.Configs["docker.io"].TLS == t {
-			c.warn(Warning{Code: WarnDockerHubTLS, Pos: t.Pos, Message: dockerHubTLSMessage(t)})
+			pos := t.Pos
+			if t.InsecureSkipVerify {
+				pos = t.skipVerifyPos // the setting that weakens it most
+			}
+			c.warn(Warning{Code: WarnDockerHubTLS, Pos: pos, Message: dockerHubTLSMessage(t)})
 		}
 		if t != nil {
 			if t.CAFile != nil {

@@ -52,6 +52,8 @@ type tlsConfig struct {
 	CAFile, CertFile, KeyFile *stringSetting
 	InsecureSkipVerify        bool
 	Pos                       Position
+	// skipVerifyPos is where insecure_skip_verify is set (registries.yaml).
+	skipVerifyPos Position
 }
 
 // authConfig is configs."<host>".auth or auths."<url>".

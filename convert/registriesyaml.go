@@ -242,7 +242,7 @@ func (p *yamlParser) config(n *yaml.Node, what string) (*registryConfig, error) 
 					if !ok {
 						return p.typeError(v, what+".tls.insecure_skip_verify", "a boolean")
 					}
-					t.InsecureSkipVerify = b
+					t.InsecureSkipVerify, t.skipVerifyPos = b, p.pos(k)
 					return nil
 				}
 				return p.unknown(k, what+".tls", "ca_file, cert_file, key_file, insecure_skip_verify")
