@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"testing"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -240,6 +241,62 @@ func markK0sPatches(files []*legacyConfigFile) {
 	for _, f := range files {
 		if _, cri := f.plugins["io.containerd.grpc.v1.cri"]; cri && strings.HasPrefix(f.path, "/etc/k0s/containerd.d/") {
 			f.k0sPatch = true
+		}
+	}
+}
+
+// TestSimulateLines checks the load simulation on the shapes that tell the
+// release lines apart (the cross-check is only as good as it).
+func TestSimulateLines(t *testing.T) {
+	const (
+		v2Root  = "version = 2\n"
+		v3Root  = "version = 3\n"
+		long    = "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n  endpoint = [\"https://m.example\"]\n"
+		short   = "[plugins.cri.registry.mirrors.\"docker.io\"]\n  endpoint = [\"https://m.example\"]\n"
+		images  = "[plugins.\"io.containerd.cri.v1.images\".registry.mirrors.\"quay.io\"]\n  endpoint = [\"https://q.example\"]\n"
+		none    = "-"
+		refuses = "refuses"
+	)
+	tests := []struct {
+		name  string
+		files []string // root first
+		want  map[releaseLine]string
+	}{
+		{"v2 root, version-less long drop-in", []string{v2Root, long},
+			map[releaseLine]string{line1: "docker.io", line20: "docker.io", line23: "docker.io"}},
+		{"v2 root, version-less short drop-in", []string{v2Root, short},
+			map[releaseLine]string{line1: refuses, line20: "docker.io", line23: "docker.io"}},
+		{"v3 root, version-less long drop-in", []string{v3Root, long},
+			map[releaseLine]string{line20: none, line23: "docker.io"}},
+		{"version-less root, long name", []string{long},
+			map[releaseLine]string{line1: none, line20: none, line23: "docker.io"}},
+		{"v3 file, grpc table replaces images", []string{v3Root + images + long},
+			map[releaseLine]string{line20: "quay.io", line23: "docker.io"}},
+	}
+	for _, tt := range tests {
+		var files []*legacyConfigFile
+		for i, data := range tt.files {
+			f, err := decodeLegacyConfig(fmt.Sprintf("/f%d.toml", i), []byte(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		for line, want := range tt.want {
+			reg, refuse := simulate(files, line)
+			got := none
+			switch {
+			case refuse != "":
+				got = refuses
+			case reg != nil:
+				mirrors, _ := reg["mirrors"].(map[string]any)
+				for k := range mirrors {
+					got = k
+				}
+			}
+			if got != want {
+				t.Errorf("%s, %s: read %s, want %s", tt.name, line, got, want)
+			}
 		}
 	}
 }
