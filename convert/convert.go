@@ -120,6 +120,10 @@ func Convert(files []*ConfigFile, opts Options) (*Result, error) {
 	if err := resolveVersions(files, c.opts.Target); err != nil {
 		return nil, err
 	}
+	if err := checkMixedVersions(files, c.opts.Target); err != nil {
+		return nil, err
+	}
+	c.higherVersionImport(files)
 	for _, f := range files {
 		for _, w := range append(f.ignoredTables(), f.inert...) {
 			c.warn(w)

@@ -276,3 +276,64 @@ func resolveVersion3(f *ConfigFile, t Target) error {
 	}
 	return nil
 }
+
+// checkMixedVersions refuses a chain that mixes version 2 and version 3
+// files with registry tables, for a target that includes 2.0–2.2: there
+// versions merge like any field (the last file's wins) and that one number
+// decides whether the CRI migration runs for all files, so a version 3
+// file merged after a version 2 one makes its io.containerd.grpc.v1.cri
+// registry dead, and a version 2 file merged last makes the migrated grpc
+// registry replace the version 3 files' images registry (LoadConfig and
+// server.New, v2.0.0–v2.2.x; nutanix-cloud-native/cluster-api-runtime-
+// extensions-nutanix#1613 reports the first on 2.1.6). 2.3+ read each file
+// at its own version, which is how the tool reads them.
+func checkMixedVersions(files []*ConfigFile, t Target) error {
+	in20to22 := false
+	for _, l := range t.lines() {
+		in20to22 = in20to22 || l == line20to22
+	}
+	if !in20to22 {
+		return nil
+	}
+	merged := 3 // the version containerd 2 starts from
+	var v2, v3 []string
+	for _, f := range files {
+		if f.ExplicitVersion >= 2 {
+			merged = f.ExplicitVersion
+		}
+		if f.Registry == nil || f.k0sMerged {
+			continue
+		}
+		switch f.Version {
+		case 2:
+			v2 = append(v2, f.Path)
+		case 3:
+			v3 = append(v3, f.Path)
+		}
+	}
+	switch {
+	case len(v2) > 0 && merged == 3:
+		return fmt.Errorf("%s: containerd 2.0–2.2 merge every file into one config whose version is the last file's (3 here), so they ignore the io.containerd.grpc.v1.cri registry of the version 2 files, which 2.3+ apply: pass --containerd-version, or give the files one version", strings.Join(v2, ", "))
+	case len(v2) > 0 && len(v3) > 0:
+		return fmt.Errorf("%s and %s: containerd 2.0–2.2 merge every file into one version 2 config and replace the version 3 files' registry with the migrated io.containerd.grpc.v1.cri one, while 2.3+ merge them key by key: pass --containerd-version, or give the files one version", strings.Join(v2, ", "), strings.Join(v3, ", "))
+	}
+	return nil
+}
+
+// higherVersionImport warns about an import whose version line is higher
+// than the main config's, which containerd 2.3.0–2.3.4 refuse to start
+// with ("drop-in config version %d higher than root config version %d";
+// added by 21248d007 in v2.3.0, reverted after v2.3.4).
+func (c *converter) higherVersionImport(files []*ConfigFile) {
+	t := c.opts.Target
+	if !t.Max.AtLeast(release{2, 3, 0}) || t.Min.AtLeast(release{2, 3, 5}) {
+		return
+	}
+	root := files[0].ExplicitVersion
+	for _, f := range files[1:] {
+		if root != 0 && f.ExplicitVersion > root {
+			c.warn(Warning{Code: WarnHigherVersionImport, Pos: Position{File: f.Path},
+				Message: fmt.Sprintf("this file is version %d and the config that imports it version %d: containerd 2.3.0–2.3.4 refuse to start with it (\"drop-in config version %d higher than root config version %d\"); other releases read it", f.ExplicitVersion, root, f.ExplicitVersion, root)})
+		}
+	}
+}
