@@ -56,6 +56,13 @@ func loadCases(t *testing.T) []*goldenCase {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// testdata/real/ holds configurations copied from public sources
+	// (each case's prose names it); they run as real/<name>.
+	corpus, err := filepath.Glob("testdata/real/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, corpus...)
 	if len(paths) == 0 {
 		t.Fatal("no golden cases in testdata/")
 	}
@@ -65,7 +72,9 @@ func loadCases(t *testing.T) []*goldenCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &goldenCase{name: strings.TrimSuffix(filepath.Base(p), ".txtar"), file: p, archive: a,
+		rel, _ := filepath.Rel("testdata", p)
+		name := strings.TrimSuffix(filepath.ToSlash(rel), ".txtar")
+		c := &goldenCase{name: name, file: p, archive: a,
 			in: map[string][]byte{}, want: map[string][]byte{}}
 		for _, f := range a.Files {
 			switch {

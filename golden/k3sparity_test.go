@@ -74,7 +74,7 @@ const k3sCertsDir = "/k3s-parity/certs.d"
 
 func TestK3sParity(t *testing.T) {
 	for _, c := range loadCases(t) {
-		if !strings.HasPrefix(c.name, "k3s-") || !hasK3sSections(c) {
+		if !strings.HasPrefix(path.Base(c.name), "k3s-") || !hasK3sSections(c) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
