@@ -34,6 +34,8 @@ const usage = `certsd-migrate migrates containerd's deprecated CRI registry sett
 Usage:
   certsd-migrate [diff] [flags]   preview: print a unified diff of every file
   certsd-migrate apply [flags]    write the files (atomically, with a backup)
+  certsd-migrate check [flags]    explain what containerd does with the node's
+                                  registry config, and what is wrong with it
 
 Examples:
   # Preview the migration of this node
@@ -77,6 +79,9 @@ type invocation struct {
 // Run runs certsd-migrate with args (without the program name) and returns
 // its exit status.
 func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(args[1:], stdout, stderr)
+	}
 	c, code, done := parseFlags(args, stdout, stderr)
 	if done {
 		return code

@@ -1,0 +1,46 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
+	"github.com/certsd-migrate/certsd-migrate/diagnose"
+)
+
+// ReadNode reads what `certsd-migrate check` inspects, the way Build reads
+// the node for a migration: the main config (found as Build finds it) and
+// its imports, and the node's file system for the certs directory. A node
+// with no config file is read too (containerd then runs on defaults),
+// unless the config was named.
+func ReadNode(opts Options) (diagnose.Node, error) {
+	named := opts.ConfigFile != ""
+	findConfig(&opts)
+	root := opts.Root
+	if root == "" {
+		root = "/"
+	}
+	n := diagnose.Node{FS: os.DirFS(root), Target: opts.Target, ConfigPath: opts.ConfigFile,
+		CertsDir: opts.CertsDir, DefaultCertsDir: convert.DefaultCertsDir}
+	_, err := os.Stat(onDisk(opts.Root, opts.ConfigFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !named:
+		n.ConfigPath = ""
+	case err != nil:
+		return n, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
+	default:
+		files, _, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target)
+		if err != nil {
+			return n, err
+		}
+		n.Configs = files
+		n.K0s = files[0].K0sManaged
+	}
+	if n.K0s || path.Dir(opts.ConfigFile) == path.Dir(k0sCertsDir) {
+		n.K0s, n.DefaultCertsDir = true, k0sCertsDir
+	}
+	return n, nil
+}
