@@ -39,7 +39,7 @@ type Report struct {
 	Target string `json:"containerd_version"`
 	Config string `json:"config,omitempty"`
 	// CertsDirs are the config_path directories, in lookup order.
-	CertsDirs []string `json:"certs_dirs"`
+	CertsDirs []string  `json:"certs_dirs"`
 	Findings  []Finding `json:"findings"`
 	// Namespaces are the explained namespaces (-v, --explain).
 	Namespaces []Namespace `json:"namespaces,omitempty"`
