@@ -217,9 +217,9 @@ func (ck *checker) hostsOf(dir string) (*hostsFile, bool) {
 	return hf, hf != nil
 }
 
-// Namespaces lists every namespace with a directory the newest release
+// Configured lists every namespace with a directory the newest release
 // reads, "_default" last.
-func (r *Report) namespaceNames() []string {
+func (r *Report) Configured() []string {
 	ck := r.ck
 	seen := map[string]bool{}
 	var names []string
@@ -239,11 +239,20 @@ func (r *Report) namespaceNames() []string {
 				continue
 			}
 			ns, ok := namespaceOf(name)
+			if !ok {
+				ns, ok = intendedNamespace(name)
+			}
 			if !ok || seen[ns] {
 				continue
 			}
 			seen[ns] = true
 			names = append(names, ns)
+		}
+	}
+	for _, m := range ck.reg.Mirrors {
+		if m.Value != "*" && !seen[m.Value] {
+			seen[m.Value] = true
+			names = append(names, m.Value)
 		}
 	}
 	sort.Strings(names)
@@ -265,6 +274,14 @@ func namespaceOf(name string) (string, bool) {
 		}
 	}
 	return name, true
+}
+
+// intendedNamespace is the registry a misnamed directory was meant for.
+func intendedNamespace(name string) (string, bool) {
+	if code, rename := misnamed(name); code == "dir-port-missing-underscore" {
+		return namespaceOf(rename)
+	}
+	return "", false
 }
 
 func isPort(s string) bool {

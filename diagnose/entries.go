@@ -32,8 +32,7 @@ func hostOnly(hostport string) string {
 
 // checkHosts reports what the release does with each host of a parsed
 // hosts.toml.
-func (ck *checker) checkHosts(dir string, hf *hostsFile) {
-	ns, _ := namespaceOf(path.Base(dir))
+func (ck *checker) checkHosts(ns string, hf *hostsFile) {
 	for _, e := range hf.hosts {
 		ck.checkEntry(ns, e)
 	}

@@ -153,7 +153,7 @@ func (r *Report) Explain(ns string) Namespace {
 // Namespaces explains every registry with a directory, _default last.
 func (r *Report) ExplainAll() {
 	r.Namespaces = nil
-	for _, ns := range r.namespaceNames() {
+	for _, ns := range r.Configured() {
 		r.Namespaces = append(r.Namespaces, r.Explain(ns))
 	}
 }

@@ -142,7 +142,8 @@ func (ck *checker) checkRoot(root string, rootIndex int) {
 				Message: fmt.Sprintf("containerd looks Docker Hub images up as docker.io, so this directory applies only to images literally named %s/…", name),
 				Fix:     fmt.Sprintf("rename it to docker.io (with server = \"https://registry-1.docker.io\")")})
 		}
-		ck.checkNamespaceDir(dir)
+		ns, _ := namespaceOf(name)
+		ck.checkNamespaceDir(dir, ns)
 	}
 	ck.checkDefaultShadowed(root)
 }
@@ -194,7 +195,8 @@ func (ck *checker) misnamedDir(root, name, code, rename string) {
 		ns := host[:i] + ":" + host[i+1:]
 		ck.c.add(Finding{Code: code, Pos: convert.Position{File: dir}, Ignored: dir,
 			Message: fmt.Sprintf("containerd never reads this directory: for %s it looks up %s or %s (with the trailing underscore), so pulls of %s ignore it", ns, rename, ns, ns),
-			Fix:     fmt.Sprintf("mv %s %s", dir, path.Join(root, rename))})
+			Fix:     fmt.Sprintf("mv %s %s (findings inside it are what containerd will do once it is renamed)", dir, path.Join(root, rename))})
+		ck.checkNamespaceDir(dir, ns)
 	case "dir-name-has-scheme":
 		target := "<registry>"
 		if subs, err := ck.readDir(dir); err == nil {
@@ -213,7 +215,7 @@ func (ck *checker) misnamedDir(root, name, code, rename string) {
 
 // checkNamespaceDir reports what the release does with one registry
 // directory.
-func (ck *checker) checkNamespaceDir(dir string) {
+func (ck *checker) checkNamespaceDir(dir, ns string) {
 	entries, err := ck.readDir(dir)
 	if err != nil {
 		ck.c.add(Finding{Code: "config-path-unreadable", Pos: convert.Position{File: dir},
@@ -278,7 +280,7 @@ func (ck *checker) checkNamespaceDir(dir string) {
 			Fix:     "add a hosts.toml, or remove the directory"})
 	}
 	if ok {
-		ck.checkHosts(dir, hf)
+		ck.checkHosts(ns, hf)
 	}
 }
 

@@ -1,0 +1,300 @@
+package golden
+
+// TestExplainMatchesLoader proves that `check --explain` is containerd's
+// own loader: for every golden case's tree after apply, every golden
+// case's input tree and every check case's tree, the host list
+// diagnose.Explain builds for a namespace equals what
+// config.ConfigureHosts (containerd v2.4.2, the test-only dependency)
+// returns for it, host by host: scheme, host, path, capabilities,
+// headers (names as written), skip-verify, CA and client certificates,
+// the HTTPS-first fallback, and whether the pull fails outright.
+//
+// It also checks every finding that says containerd ignores a file or
+// directory (Finding.Ignored): removing it must not change what the
+// loader returns for any namespace.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
+	"github.com/certsd-migrate/certsd-migrate/diagnose"
+	"github.com/certsd-migrate/certsd-migrate/migrate"
+)
+
+// loaderRelease is the containerd whose loader the test links.
+const loaderRelease = "2.4.2"
+
+func TestExplainMatchesLoader(t *testing.T) {
+	type tree struct {
+		name  string
+		files map[string][]byte
+		args  []string
+	}
+	var trees []tree
+	for _, c := range loadCases(t) {
+		if slices.Contains(c.args, "--registries") {
+			continue
+		}
+		trees = append(trees, tree{c.name + "/in", c.in, c.args})
+		if len(c.want) > 0 {
+			after := map[string][]byte{}
+			for p, d := range c.in {
+				after[p] = d
+			}
+			for p, d := range c.want {
+				after[p] = d
+			}
+			trees = append(trees, tree{c.name + "/after", after, c.args})
+		}
+	}
+	for _, c := range loadCheckCases(t) {
+		trees = append(trees, tree{"check/" + c.name, c.in, c.args})
+	}
+	compared, ignoredChecked := 0, 0
+	for _, tr := range trees {
+		t.Run(tr.name, func(t *testing.T) {
+			n, ig := explainCrossCheck(t, tr.files, tr.args)
+			compared += n
+			ignoredChecked += ig
+		})
+	}
+	t.Logf("%d trees, %d namespaces compared with containerd's loader, %d ignored files or directories checked", len(trees), compared, ignoredChecked)
+	if compared < 100 {
+		t.Errorf("only %d namespaces compared: the cross-check is not exercising the cases", compared)
+	}
+}
+
+// explainCrossCheck compares one tree; it returns the number of
+// namespaces compared and of ignored paths checked.
+func explainCrossCheck(t *testing.T, files map[string][]byte, args []string) (int, int) {
+	t.Helper()
+	ourRoot := filepath.Join(t.TempDir(), "node")
+	writeFiles(t, ourRoot, files)
+	opts := migrate.Options{Root: ourRoot}
+	for i, a := range args {
+		if i+1 >= len(args) {
+			break
+		}
+		switch a {
+		case "--config":
+			opts.ConfigFile = args[i+1]
+		case "--certs-dir":
+			opts.CertsDir = args[i+1]
+		}
+	}
+	target, err := convert.ParseTarget(loaderRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Target = target
+	node, err := migrate.ReadNode(opts)
+	if err != nil {
+		t.Skipf("the node cannot be read: %v", err)
+	}
+	report, err := diagnose.Check(node)
+	if err != nil {
+		t.Skipf("check fails: %v", err)
+	}
+	if !report.HostsMode {
+		t.Skip("config_path is not set: containerd reads no hosts.toml")
+	}
+
+	// The loader reads the same tree, with absolute TLS paths moved under
+	// its root.
+	loaderRoot := filepath.Join(t.TempDir(), "loader")
+	writeLoaderTree(t, loaderRoot, files, "")
+	load := loaderFor(loaderRoot, report.CertsDirs)
+
+	nsSet := map[string]bool{"docker.io": true, "example.org": true, "localhost:5000": true, "127.0.0.1": true}
+	for _, ns := range report.Configured() {
+		nsSet[ns] = true
+	}
+	for p := range files {
+		for _, root := range report.CertsDirs {
+			if rel, ok := strings.CutPrefix(p, root+"/"); ok {
+				name, _, _ := strings.Cut(rel, "/")
+				nsSet[name] = true
+				if i := strings.LastIndex(name, "_"); i > 0 {
+					nsSet[name[:i]+":"+name[i+1:]] = true // host_port without the trailing _
+				}
+			}
+		}
+	}
+	var nss []string
+	for _, ns := range sortedKeys(nsSet) {
+		// An image reference's registry has no underscore: a directory
+		// named host_port only stands for host:port.
+		if ns == "_default" || !strings.Contains(ns, "_") {
+			nss = append(nss, ns)
+		}
+	}
+	for _, ns := range nss {
+		ours := report.Explain(ns)
+		lookup := ns
+		if ns == "_default" {
+			lookup = "*"
+		}
+		got, gerr := load(lookup)
+		for _, d := range diffExplain(ours, got, gerr, loaderRoot) {
+			t.Errorf("namespace %s: %s\n  check:  %s\n  loader: %s", ns, d, describeExplained(ours), describeLoaded(got, gerr))
+		}
+	}
+
+	// Ignored paths: the loader must not notice their removal.
+	ignored := 0
+	for _, f := range report.Findings {
+		if f.Ignored == "" || f.Versions != "" {
+			continue
+		}
+		ignored++
+		without := filepath.Join(t.TempDir(), "without")
+		writeLoaderTree(t, without, files, f.Ignored)
+		loadWithout := loaderFor(without, report.CertsDirs)
+		for _, ns := range nss {
+			lookup := ns
+			if ns == "_default" {
+				lookup = "*"
+			}
+			a, aerr := load(lookup)
+			b, berr := loadWithout(lookup)
+			da := strings.ReplaceAll(describeLoaded(a, aerr), loaderRoot, "$ROOT")
+			db := strings.ReplaceAll(describeLoaded(b, berr), without, "$ROOT")
+			if da != db {
+				t.Errorf("[%s] says containerd ignores %s, but its loader's hosts for %s change without it:\n  with:    %s\n  without: %s", f.Code, f.Ignored, ns, da, db)
+			}
+		}
+	}
+	return len(nss), ignored
+}
+
+// writeLoaderTree writes files under root, leaving out skip (a file or a
+// directory), with hosts.toml TLS paths moved under root.
+func writeLoaderTree(t *testing.T, root string, files map[string][]byte, skip string) {
+	t.Helper()
+	out := map[string][]byte{}
+	for p, d := range files {
+		if skip != "" && (p == skip || strings.HasPrefix(p, skip+"/")) {
+			continue
+		}
+		if path.Base(p) == "hosts.toml" {
+			d = rewriteHostsPaths(d, root)
+		}
+		out[p] = d
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, root, out)
+}
+
+func loaderFor(root string, certsDirs []string) func(string) ([]docker.RegistryHost, error) {
+	var roots []string
+	for _, d := range certsDirs {
+		roots = append(roots, filepath.Join(root, d))
+	}
+	return config.ConfigureHosts(context.Background(), config.HostOptions{HostDir: hostDirFromRoots(roots)})
+}
+
+var capBits = map[string]docker.HostCapabilities{
+	"pull": docker.HostCapabilityPull, "resolve": docker.HostCapabilityResolve,
+	"push": docker.HostCapabilityPush, "referrers": docker.HostCapabilityReferrers,
+}
+
+// diffExplain lists the differences between check's explanation and the
+// loader's result.
+func diffExplain(ours diagnose.Namespace, got []docker.RegistryHost, gerr error, loaderRoot string) []string {
+	if (ours.Error != "") != (gerr != nil) {
+		return []string{fmt.Sprintf("check says the pull fails: %q; the loader's error: %v", ours.Error, gerr)}
+	}
+	if gerr != nil {
+		return nil
+	}
+	if len(ours.Hosts) != len(got) {
+		return []string{fmt.Sprintf("%d hosts, the loader has %d", len(ours.Hosts), len(got))}
+	}
+	var d []string
+	for i, h := range ours.Hosts {
+		g := got[i]
+		var caps docker.HostCapabilities
+		for _, c := range h.Capabilities {
+			caps |= capBits[c]
+		}
+		field := func(name string, a, b any) {
+			if !reflect.DeepEqual(a, b) {
+				d = append(d, fmt.Sprintf("host %d %s: check %v, loader %v", i, name, a, b))
+			}
+		}
+		field("scheme", h.Scheme, g.Scheme)
+		field("host", h.Host, g.Host)
+		field("path", h.Path, g.Path)
+		field("capabilities", caps, g.Capabilities)
+		var hdr http.Header
+		if len(h.Header) > 0 {
+			hdr = http.Header(h.Header)
+		}
+		if len(g.Header) == 0 {
+			g.Header = nil
+		}
+		field("header", hdr, g.Header)
+		tr, plain := g.Client.Transport.(*http.Transport)
+		field("https-first", h.HTTPSFirst, !plain)
+		if plain && tr.TLSClientConfig != nil {
+			tc := tr.TLSClientConfig
+			field("skip_verify", h.SkipVerify, tc.InsecureSkipVerify)
+			field("ca set", len(h.CA) > 0, tc.RootCAs != nil)
+			field("client certificates", len(h.Client), len(tc.Certificates))
+		}
+	}
+	return d
+}
+
+func describeExplained(ns diagnose.Namespace) string {
+	if ns.Error != "" {
+		return "error: " + ns.Error
+	}
+	var parts []string
+	for _, h := range ns.Hosts {
+		parts = append(parts, fmt.Sprintf("%s %v", h.URL(), h.Capabilities))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeLoaded(hosts []docker.RegistryHost, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var parts []string
+	for _, h := range hosts {
+		s := fmt.Sprintf("%s://%s%s caps=%d", h.Scheme, h.Host, h.Path, h.Capabilities)
+		if len(h.Header) > 0 {
+			keys := make([]string, 0, len(h.Header))
+			for k := range h.Header {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			s += fmt.Sprintf(" header=%v", keys)
+		}
+		if tr, ok := h.Client.Transport.(*http.Transport); ok {
+			if tc := tr.TLSClientConfig; tc != nil {
+				s += fmt.Sprintf(" skip=%v ca=%v certs=%d", tc.InsecureSkipVerify, tc.RootCAs != nil, len(tc.Certificates))
+			}
+		} else {
+			s += fmt.Sprintf(" transport=%T", h.Client.Transport)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
