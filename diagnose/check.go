@@ -115,6 +115,9 @@ func (ck *checker) configRoots() ([]string, bool) {
 	if ck.reg.ConfigPath != nil {
 		cp = ck.reg.ConfigPath.Value
 	}
+	if len(ck.n.Configs) > 0 && ck.n.Configs[0].Version == 1 && ck.rel.atLeast(2, 0, 0) && !ck.rel.atLeast(2, 3, 0) {
+		cp = "" // v1-config-on-2x: the CRI settings are not read
+	}
 	hosts := cp != ""
 	if cp == "" && ck.rel.atLeast(2, 2, 0) && (len(ck.reg.Mirrors) == 0 || !ck.rel.atLeast(2, 2, 2)) {
 		cp, hosts = "/etc/containerd/certs.d:/etc/docker/certs.d", true // the 2.2 default
@@ -200,21 +203,33 @@ func (ck *checker) lookup(ns string) (string, error) {
 	return "", nil
 }
 
-// hosts returns the parsed hosts.toml of a directory (nil when absent or
-// ignored), parsing it once per release.
-func (ck *checker) hostsOf(dir string) (*hostsFile, bool) {
+// hostsOf returns the parsed hosts.toml of a directory (nil when absent,
+// empty or ignored), parsing it once per release; an error reading it
+// (other than its absence) fails the pull, as in loadHostDir.
+func (ck *checker) hostsOf(dir string) (*hostsFile, bool, error) {
 	file := path.Join(dir, "hosts.toml")
 	if hf, ok := ck.parsed[file]; ok {
-		return hf, hf != nil
+		return hf, hf != nil, nil
 	}
 	data, err := ck.readFile(file)
-	if err != nil || len(data) == 0 {
+	if err != nil && !notExist(err) {
+		return nil, false, fmt.Errorf("reading %s: %w", file, unwrapPathError(err))
+	}
+	if len(data) == 0 {
 		ck.parsed[file] = nil
-		return nil, false
+		return nil, false, nil
 	}
 	hf := ck.parseHosts(file, data, ck.rel)
 	ck.parsed[file] = hf
-	return hf, hf != nil
+	return hf, hf != nil, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Configured lists every namespace with a directory the newest release

@@ -74,15 +74,23 @@ func (r *Report) Explain(ns string) Namespace {
 	out.From = "defaults"
 	if dir != "" {
 		out.Dir = dir
-		if hf, ok := ck.hostsOf(dir); ok {
+		hf, ok, err := ck.hostsOf(dir)
+		switch {
+		case err != nil:
+			out.From, out.Error = "hosts.toml", err.Error()
+			return out
+		case ok:
 			entries, out.From = append(entries, hf.hosts...), "hosts.toml"
-		} else {
+		default:
 			e, err := ck.certFileEntry(dir)
 			if err != nil {
 				out.Error = err.Error()
 				return out
 			}
 			entries, out.From = []entry{e}, "certificate files"
+			if ck.exists(path.Join(dir, "hosts.toml")) {
+				out.From = "certificate files (hosts.toml ignored)"
+			}
 		}
 	}
 	if entries == nil {

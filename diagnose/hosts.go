@@ -276,7 +276,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 					bad("referrers-unsupported", it.Pos, `remove "referrers", or upgrade containerd to 2.2+`,
 						"containerd before 2.2.0 does not know the referrers capability: \"unknown capability referrers\"")
 				default:
-					bad("unknown-capability", it.Pos, "use only "+strings.Join(r.capabilityNames(), ", "),
+					bad("unknown-capability", it.Pos, "use pull, resolve, push (and referrers on 2.2+)",
 						"unknown capability %q: \"unknown capability %s\"", it.Str, it.Str)
 				}
 			}

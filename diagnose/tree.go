@@ -58,9 +58,7 @@ func (ck *checker) checkTree() {
 			}
 			continue
 		case err != nil:
-			ck.c.add(Finding{Code: "config-path-unreadable", Pos: convert.Position{File: root},
-				Message: fmt.Sprintf("cannot read %s (%v): containerd fails every pull that looks a registry up here", root, err), Fix: "fix its permissions"})
-			continue
+			continue // Explain reports the failing pulls
 		case !info.IsDir():
 			ck.c.add(Finding{Code: "config-path-not-dir", Pos: convert.Position{File: root},
 				Message: fmt.Sprintf("%s is a file, not a directory: containerd fails every pull (\"not a directory\")", root),
@@ -218,12 +216,10 @@ func (ck *checker) misnamedDir(root, name, code, rename string) {
 func (ck *checker) checkNamespaceDir(dir, ns string) {
 	entries, err := ck.readDir(dir)
 	if err != nil {
-		ck.c.add(Finding{Code: "config-path-unreadable", Pos: convert.Position{File: dir},
-			Message: fmt.Sprintf("cannot read %s (%v): containerd fails every pull of this registry", dir, err), Fix: "fix its permissions"})
-		return
+		return // Explain reports the failing pulls
 	}
 	hostsToml := path.Join(dir, "hosts.toml")
-	hasHosts := false
+	hasHosts, misplaced := false, false
 	var certs []string
 	for _, e := range entries {
 		name := e.Name()
@@ -248,6 +244,7 @@ func (ck *checker) checkNamespaceDir(dir, ns string) {
 			}
 		case info.IsDir():
 			if nested := path.Join(full, "hosts.toml"); ck.exists(nested) {
+				misplaced = true
 				ck.c.add(Finding{Code: "hosts-toml-too-deep", Pos: convert.Position{File: nested}, Ignored: nested,
 					Message: fmt.Sprintf("containerd reads only %s; a hosts.toml in a subdirectory (a path or a second registry name in the directory name) is never read", hostsToml),
 					Fix:     fmt.Sprintf("move it to %s (paths belong in the [host] URL, with override_path if needed)", hostsToml)})
@@ -255,6 +252,7 @@ func (ck *checker) checkNamespaceDir(dir, ns string) {
 		case strings.HasSuffix(name, ".crt") || strings.HasSuffix(name, ".cert"):
 			certs = append(certs, full)
 		case looksLikeHostsFile(name):
+			misplaced = true
 			ck.c.add(Finding{Code: "hosts-file-misnamed", Pos: convert.Position{File: full}, Ignored: full,
 				Message: fmt.Sprintf("containerd reads only a file named exactly hosts.toml; %s is never read", name),
 				Fix:     fmt.Sprintf("mv %s %s", full, hostsToml)})
@@ -264,17 +262,29 @@ func (ck *checker) checkNamespaceDir(dir, ns string) {
 				Fix:     "rename it to .crt (a CA) or .cert (a client certificate), or name it in a hosts.toml (ca = \"" + name + "\")"})
 		}
 	}
-	hf, ok := ck.hostsOf(dir)
+	hf, ok, _ := ck.hostsOf(dir)
 	switch {
 	case ok && len(certs) > 0:
+		named := map[string]bool{}
+		for _, e := range hf.hosts {
+			for _, p := range e.ca {
+				named[p.abs] = true
+			}
+			for _, p := range e.client {
+				named[p[0].abs] = true
+			}
+		}
 		for _, c := range certs {
+			if named[c] {
+				continue
+			}
 			ck.c.add(Finding{Code: "cert-files-ignored", Pos: convert.Position{File: c},
 				Message: "containerd reads Docker-style certificate files only when there is no hosts.toml; with one, this file is not used",
 				Fix:     fmt.Sprintf("name it in hosts.toml: ca = %q (a .crt) or client = [[…]] (a .cert)", path.Base(c))})
 		}
 	case !ok && len(certs) > 0:
 		ck.checkCertFiles(certs)
-	case !ok && !hasHosts && len(certs) == 0:
+	case !ok && !hasHosts && len(certs) == 0 && !misplaced:
 		ck.c.add(Finding{Code: "namespace-dir-empty", Pos: convert.Position{File: dir},
 			Message: "containerd reads this directory but finds neither hosts.toml nor *.crt/*.cert files: pulls use the registry itself with default settings, and _default is not consulted",
 			Fix:     "add a hosts.toml, or remove the directory"})
@@ -354,7 +364,7 @@ func (ck *checker) checkDefaultShadowed(root string) {
 	if !ck.rel.defaultDir() {
 		return
 	}
-	def, ok := ck.hostsOf(path.Join(root, "_default"))
+	def, ok, _ := ck.hostsOf(path.Join(root, "_default"))
 	if !ok {
 		return
 	}
@@ -382,7 +392,7 @@ func (ck *checker) checkDefaultShadowed(root string) {
 			continue
 		}
 		have := map[string]bool{}
-		if hf, ok := ck.hostsOf(dir); ok {
+		if hf, ok, _ := ck.hostsOf(dir); ok {
 			for _, h := range hf.hosts {
 				have[h.scheme+"://"+h.host] = true
 			}

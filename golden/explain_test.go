@@ -125,7 +125,10 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string) (in
 	for p := range files {
 		for _, root := range report.CertsDirs {
 			if rel, ok := strings.CutPrefix(p, root+"/"); ok {
-				name, _, _ := strings.Cut(rel, "/")
+				name, _, dir := strings.Cut(rel, "/")
+				if !dir {
+					continue // a file, not a registry directory
+				}
 				nsSet[name] = true
 				if i := strings.LastIndex(name, "_"); i > 0 {
 					nsSet[name[:i]+":"+name[i+1:]] = true // host_port without the trailing _
