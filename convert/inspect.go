@@ -1,6 +1,9 @@
 package convert
 
-import "sort"
+import (
+	"path"
+	"sort"
+)
 
 // A read-only summary of a node's registry settings for `certsd-migrate
 // check` (package diagnose), so that it reads the node with the same
@@ -80,3 +83,14 @@ func (f *ConfigFile) NamesGRPCCRIPlugin() bool {
 // CRIPluginName is the plugin that holds the registry table in a config
 // of the given version.
 func CRIPluginName(version int) string { return criPluginByVersion[version] }
+
+// UnconfiguredCertsDir is where hosts.toml files are expected when the
+// config sets no config_path (certsDir's rule): k0s's directory on a k0s
+// node (main is k0s's generated config or one of its drop-ins), else
+// DefaultCertsDir. main is nil on a node without a config file.
+func UnconfiguredCertsDir(main *ConfigFile) (dir string, k0s bool) {
+	if main != nil && (main.K0sManaged || path.Dir(main.Path) == k0sDropInDir) {
+		return k0sCertsDir, true
+	}
+	return DefaultCertsDir, false
+}

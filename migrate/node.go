@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
 	"github.com/certsd-migrate/certsd-migrate/diagnose"
@@ -23,8 +22,7 @@ func ReadNode(opts Options) (diagnose.Node, error) {
 	if root == "" {
 		root = "/"
 	}
-	n := diagnose.Node{FS: os.DirFS(root), Target: opts.Target, ConfigPath: opts.ConfigFile,
-		CertsDir: opts.CertsDir, DefaultCertsDir: convert.DefaultCertsDir}
+	n := diagnose.Node{FS: os.DirFS(root), Target: opts.Target, ConfigPath: opts.ConfigFile, CertsDir: opts.CertsDir}
 	_, err := os.Stat(onDisk(opts.Root, opts.ConfigFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !named:
@@ -37,10 +35,11 @@ func ReadNode(opts Options) (diagnose.Node, error) {
 			return n, err
 		}
 		n.Configs = files
-		n.K0s = files[0].K0sManaged
 	}
-	if n.K0s || path.Dir(opts.ConfigFile) == path.Dir(k0sCertsDir) {
-		n.K0s, n.DefaultCertsDir = true, k0sCertsDir
+	var main *convert.ConfigFile
+	if len(n.Configs) > 0 {
+		main = n.Configs[0]
 	}
+	n.DefaultCertsDir, n.K0s = convert.UnconfiguredCertsDir(main)
 	return n, nil
 }
