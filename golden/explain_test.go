@@ -301,3 +301,43 @@ func describeLoaded(hosts []docker.RegistryHost, err error) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// TestExplainCrossCheckCanFail: the comparison notices a changed order, a
+// dropped header and a missed HTTPS-first upgrade.
+func TestExplainCrossCheckCanFail(t *testing.T) {
+	files := map[string][]byte{
+		"/etc/containerd/config.toml": []byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n"),
+		"/etc/containerd/certs.d/docker.io/hosts.toml": []byte("server = \"https://registry-1.docker.io\"\n\n" +
+			"[host.\"https://a.example.com\"]\n  capabilities = [\"pull\", \"resolve\"]\n  [host.\"https://a.example.com\".header]\n    X-Team = \"infra\"\n\n" +
+			"[host.\"http://b.example.com:5000\"]\n  skip_verify = true\n"),
+	}
+	root := filepath.Join(t.TempDir(), "node")
+	writeFiles(t, root, files)
+	target, _ := convert.ParseTarget(loaderRelease)
+	node, err := migrate.ReadNode(migrate.Options{Root: root, Options: convert.Options{Target: target}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := diagnose.Check(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gerr := loaderFor(root, report.CertsDirs)("docker.io")
+	good := report.Explain("docker.io")
+	if d := diffExplain(good, got, gerr, root); len(d) > 0 {
+		t.Fatalf("the unmodified explanation differs: %v", d)
+	}
+	for name, mutate := range map[string]func(ns *diagnose.Namespace){
+		"swap":        func(ns *diagnose.Namespace) { ns.Hosts[0], ns.Hosts[1] = ns.Hosts[1], ns.Hosts[0] },
+		"drop header": func(ns *diagnose.Namespace) { ns.Hosts[0].Header = nil },
+		"no upgrade":  func(ns *diagnose.Namespace) { ns.Hosts[1].HTTPSFirst, ns.Hosts[1].Scheme = false, "http" },
+		"drop server": func(ns *diagnose.Namespace) { ns.Hosts = ns.Hosts[:2] },
+		"fail":        func(ns *diagnose.Namespace) { ns.Error = "unable to read CA cert" },
+	} {
+		bad := report.Explain("docker.io")
+		mutate(&bad)
+		if d := diffExplain(bad, got, gerr, root); len(d) == 0 {
+			t.Errorf("%s: not detected", name)
+		}
+	}
+}
