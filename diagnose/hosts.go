@@ -89,6 +89,16 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 		fatal("hosts-toml-syntax", p, "fix the TOML syntax", "invalid TOML: %s", msg)
 		return nil
 	}
+	if !r.goTOML2() {
+		// go-toml v1's lexer rejects a [ or ] inside a quoted table key.
+		for _, s := range doc.Stmts {
+			if (s.Kind == tomldoc.Header || s.Kind == tomldoc.ArrayHeader) && strings.ContainsAny(strings.Join(s.Table, ""), "[]") {
+				fatal("hosts-toml-syntax", s.Pos, `for containerd 1.x write the host as a dotted key, host."http://[::1]:5000".capabilities = […] (1.x orders hosts by line); 2.x tries only [host."…"] headers, so no one file serves both`,
+					"containerd 1.x's TOML parser (go-toml v1) cannot read a table header whose key contains [ or ] (an IPv6 address): \"table key cannot contain ']'\"")
+				return nil
+			}
+		}
+	}
 	root := doc.Root
 	hf := &hostsFile{path: file}
 

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"testing"
 
+	docker17 "github.com/containerd/containerd/remotes/docker"
+	config17 "github.com/containerd/containerd/remotes/docker/config"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
 
@@ -34,8 +36,68 @@ import (
 	"github.com/certsd-migrate/certsd-migrate/migrate"
 )
 
-// loaderRelease is the containerd whose loader the test links.
+// loaders are the containerd releases whose hosts.toml loader the test
+// links (test-only dependencies): 2.4.2 (go-toml v2) and 1.7.30 (go-toml
+// v1, no [host] table still fatal), each compared with check explaining
+// for that release.
+var loaders = []struct {
+	release string
+	load    func(roots []string) func(string) ([]loadedHost, error)
+}{
+	{"2.4.2", load2},
+	{"1.7.30", load17},
+}
+
+// loaderRelease is the release of the primary loader.
 const loaderRelease = "2.4.2"
+
+// loadedHost is one RegistryHost, whichever containerd built it.
+type loadedHost struct {
+	Scheme, Host, Path string
+	Capabilities       uint
+	Header             http.Header
+	Transport          http.RoundTripper
+}
+
+func load2(roots []string) func(string) ([]loadedHost, error) {
+	hosts := config.ConfigureHosts(context.Background(), config.HostOptions{HostDir: hostDirFromRoots(roots)})
+	return func(ns string) ([]loadedHost, error) {
+		rh, err := hosts(ns)
+		var out []loadedHost
+		for _, h := range rh {
+			out = append(out, loadedHost{h.Scheme, h.Host, h.Path, uint(h.Capabilities), h.Header, h.Client.Transport})
+		}
+		return out, err
+	}
+}
+
+func load17(roots []string) func(string) ([]loadedHost, error) {
+	fns := make([]func(string) (string, error), len(roots))
+	for i, r := range roots {
+		fns[i] = config17.HostDirFromRoot(r)
+	}
+	hostDir := func(host string) (dir string, err error) {
+		for _, fn := range fns {
+			dir, err = fn(host)
+			if (err != nil && !isNotFound(err)) || dir != "" {
+				break
+			}
+		}
+		return dir, err
+	}
+	hosts := config17.ConfigureHosts(context.Background(), config17.HostOptions{HostDir: hostDir})
+	return func(ns string) ([]loadedHost, error) {
+		rh, err := hosts(ns)
+		var out []loadedHost
+		for _, h := range rh {
+			out = append(out, loadedHost{h.Scheme, h.Host, h.Path, uint(h.Capabilities), h.Header, h.Client.Transport})
+		}
+		return out, err
+	}
+}
+
+// The pull, resolve and push bits are the same in both lines (1.7 has no referrers).
+var _ = [1]struct{}{}[uint(docker17.HostCapabilityPull|docker17.HostCapabilityResolve|docker17.HostCapabilityPush)-uint(docker.HostCapabilityPull|docker.HostCapabilityResolve|docker.HostCapabilityPush)]
 
 func TestExplainMatchesLoader(t *testing.T) {
 	type tree struct {
@@ -63,23 +125,27 @@ func TestExplainMatchesLoader(t *testing.T) {
 	for _, c := range loadCheckCases(t) {
 		trees = append(trees, tree{"check/" + c.name, c.in, c.args})
 	}
-	compared, ignoredChecked := 0, 0
-	for _, tr := range trees {
-		t.Run(tr.name, func(t *testing.T) {
-			n, ig := explainCrossCheck(t, tr.files, tr.args)
-			compared += n
-			ignoredChecked += ig
+	for _, l := range loaders {
+		t.Run(l.release, func(t *testing.T) {
+			compared, ignoredChecked := 0, 0
+			for _, tr := range trees {
+				t.Run(tr.name, func(t *testing.T) {
+					n, ig := explainCrossCheck(t, tr.files, tr.args, l.release, l.load)
+					compared += n
+					ignoredChecked += ig
+				})
+			}
+			t.Logf("%d trees, %d namespaces compared with containerd %s's loader, %d ignored files or directories checked", len(trees), compared, l.release, ignoredChecked)
+			if compared < 100 {
+				t.Errorf("only %d namespaces compared: the cross-check is not exercising the cases", compared)
+			}
 		})
-	}
-	t.Logf("%d trees, %d namespaces compared with containerd's loader, %d ignored files or directories checked", len(trees), compared, ignoredChecked)
-	if compared < 100 {
-		t.Errorf("only %d namespaces compared: the cross-check is not exercising the cases", compared)
 	}
 }
 
 // explainCrossCheck compares one tree; it returns the number of
 // namespaces compared and of ignored paths checked.
-func explainCrossCheck(t *testing.T, files map[string][]byte, args []string) (int, int) {
+func explainCrossCheck(t *testing.T, files map[string][]byte, args []string, release string, loader func([]string) func(string) ([]loadedHost, error)) (int, int) {
 	t.Helper()
 	ourRoot := filepath.Join(t.TempDir(), "node")
 	writeFiles(t, ourRoot, files)
@@ -95,7 +161,7 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string) (in
 			opts.CertsDir = args[i+1]
 		}
 	}
-	target, err := convert.ParseTarget(loaderRelease)
+	target, err := convert.ParseTarget(release)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +182,7 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string) (in
 	// its root.
 	loaderRoot := filepath.Join(t.TempDir(), "loader")
 	writeLoaderTree(t, loaderRoot, files, "")
-	load := loaderFor(loaderRoot, report.CertsDirs)
+	load := loaderFor(loader, loaderRoot, report.CertsDirs)
 
 	nsSet := map[string]bool{"docker.io": true, "example.org": true, "localhost:5000": true, "127.0.0.1": true}
 	for _, ns := range report.Configured() {
@@ -165,7 +231,7 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string) (in
 		ignored++
 		without := filepath.Join(t.TempDir(), "without")
 		writeLoaderTree(t, without, files, f.Ignored)
-		loadWithout := loaderFor(without, report.CertsDirs)
+		loadWithout := loaderFor(loader, without, report.CertsDirs)
 		for _, ns := range nss {
 			lookup := ns
 			if ns == "_default" {
@@ -203,22 +269,22 @@ func writeLoaderTree(t *testing.T, root string, files map[string][]byte, skip st
 	writeFiles(t, root, out)
 }
 
-func loaderFor(root string, certsDirs []string) func(string) ([]docker.RegistryHost, error) {
+func loaderFor(loader func([]string) func(string) ([]loadedHost, error), root string, certsDirs []string) func(string) ([]loadedHost, error) {
 	var roots []string
 	for _, d := range certsDirs {
 		roots = append(roots, filepath.Join(root, d))
 	}
-	return config.ConfigureHosts(context.Background(), config.HostOptions{HostDir: hostDirFromRoots(roots)})
+	return loader(roots)
 }
 
-var capBits = map[string]docker.HostCapabilities{
-	"pull": docker.HostCapabilityPull, "resolve": docker.HostCapabilityResolve,
-	"push": docker.HostCapabilityPush, "referrers": docker.HostCapabilityReferrers,
+var capBits = map[string]uint{
+	"pull": uint(docker.HostCapabilityPull), "resolve": uint(docker.HostCapabilityResolve),
+	"push": uint(docker.HostCapabilityPush), "referrers": uint(docker.HostCapabilityReferrers),
 }
 
 // diffExplain lists the differences between check's explanation and the
 // loader's result.
-func diffExplain(ours diagnose.Namespace, got []docker.RegistryHost, gerr error, loaderRoot string) []string {
+func diffExplain(ours diagnose.Namespace, got []loadedHost, gerr error, loaderRoot string) []string {
 	if (ours.Error != "") != (gerr != nil) {
 		return []string{fmt.Sprintf("check says the pull fails: %q; the loader's error: %v", ours.Error, gerr)}
 	}
@@ -231,7 +297,7 @@ func diffExplain(ours diagnose.Namespace, got []docker.RegistryHost, gerr error,
 	var d []string
 	for i, h := range ours.Hosts {
 		g := got[i]
-		var caps docker.HostCapabilities
+		var caps uint
 		for _, c := range h.Capabilities {
 			caps |= capBits[c]
 		}
@@ -252,7 +318,7 @@ func diffExplain(ours diagnose.Namespace, got []docker.RegistryHost, gerr error,
 			g.Header = nil
 		}
 		field("header", hdr, g.Header)
-		tr, plain := g.Client.Transport.(*http.Transport)
+		tr, plain := g.Transport.(*http.Transport)
 		field("https-first", h.HTTPSFirst, !plain)
 		if plain && tr.TLSClientConfig != nil {
 			tc := tr.TLSClientConfig
@@ -275,7 +341,7 @@ func describeExplained(ns diagnose.Namespace) string {
 	return strings.Join(parts, ", ")
 }
 
-func describeLoaded(hosts []docker.RegistryHost, err error) string {
+func describeLoaded(hosts []loadedHost, err error) string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -290,12 +356,12 @@ func describeLoaded(hosts []docker.RegistryHost, err error) string {
 			sort.Strings(keys)
 			s += fmt.Sprintf(" header=%v", keys)
 		}
-		if tr, ok := h.Client.Transport.(*http.Transport); ok {
+		if tr, ok := h.Transport.(*http.Transport); ok {
 			if tc := tr.TLSClientConfig; tc != nil {
 				s += fmt.Sprintf(" skip=%v ca=%v certs=%d", tc.InsecureSkipVerify, tc.RootCAs != nil, len(tc.Certificates))
 			}
 		} else {
-			s += fmt.Sprintf(" transport=%T", h.Client.Transport)
+			s += fmt.Sprintf(" transport=%T", h.Transport)
 		}
 		parts = append(parts, s)
 	}
@@ -322,7 +388,7 @@ func TestExplainCrossCheckCanFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, gerr := loaderFor(root, report.CertsDirs)("docker.io")
+	got, gerr := loaderFor(load2, root, report.CertsDirs)("docker.io")
 	good := report.Explain("docker.io")
 	if d := diffExplain(good, got, gerr, root); len(d) > 0 {
 		t.Fatalf("the unmodified explanation differs: %v", d)
