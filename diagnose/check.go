@@ -93,8 +93,11 @@ func Check(n Node) (*Report, error) {
 		r.CertsDirs = []string{}
 	}
 	r.Explained = max.String()
-	if max.Minor == 99 {
+	switch {
+	case max.Minor == 99:
 		r.Explained = fmt.Sprintf("%d.x", max.Major)
+	case max.Patch == 99:
+		r.Explained = fmt.Sprintf("%d.%d.x", max.Major, max.Minor)
 	}
 	return r, nil
 }

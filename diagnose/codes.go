@@ -37,6 +37,7 @@ var Codes = map[string]Code{
 	"cert-file-extension":         {Warning, "a `.pem` file in certificate-file mode: only `*.crt`, `*.cert`, `*.key` are read"},
 	// hosts.toml: the whole file is ignored
 	"hosts-toml-syntax":        {Error, "invalid TOML: containerd ignores the whole file and pulls from the upstream"},
+	"hosts-toml-lenient-1x":    {Warning, "invalid TOML that containerd 1.x's lenient parser reads and 2.x ignores"},
 	"hosts-toml-type":          {Error, "a value of the wrong type: containerd ignores the whole file"},
 	"hosts-toml-invalid-url":   {Error, "a server or host that is not a URL: containerd ignores the whole file"},
 	"hosts-toml-no-host-table": {Error, "containerd before 1.7.32: a file without a `[host]` table is ignored"},

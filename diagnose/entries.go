@@ -47,7 +47,7 @@ func (ck *checker) checkEntry(ns string, e entry) {
 	if e.root && e.key == "" {
 		where = "the default upstream"
 	}
-	if e.key != "" && (e.scheme != "http" && e.scheme != "https" || e.host == "") {
+	if !e.root && (e.scheme != "http" && e.scheme != "https" || e.host == "") {
 		c.add(Finding{Code: "host-url-unusable", Pos: e.pos,
 			Message: fmt.Sprintf("containerd reads %q as scheme %q and host %q, which it cannot connect to: every request to it fails", e.key, e.scheme, e.host),
 			Fix:     "write the URL with its scheme: https://" + strings.TrimPrefix(e.key, "//")})

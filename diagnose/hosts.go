@@ -4,13 +4,31 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	toml1 "github.com/pelletier/go-toml"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
 )
+
+// v1Position matches go-toml v1's "(line, column): message".
+var v1Position = regexp.MustCompile(`^\((\d+), (\d+)\): (.*)$`)
+
+// v1Error splits a go-toml v1 error into its position and message.
+func v1Error(err error) (tomldoc.Pos, string) {
+	m := v1Position.FindStringSubmatch(err.Error())
+	if m == nil {
+		return tomldoc.Pos{}, err.Error()
+	}
+	line, _ := strconv.Atoi(m[1])
+	col, _ := strconv.Atoi(m[2])
+	return tomldoc.Pos{Line: line, Col: col}, m[3]
+}
 
 // hostsFile is one hosts.toml as one containerd release reads it:
 //
@@ -78,28 +96,45 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 		c.add(Finding{Code: code, Pos: at(file, p), Ignored: file, Fix: fix,
 			Message: fmt.Sprintf(format, args...) + "; containerd logs \"failed to decode hosts.toml\" and ignores the whole file, so pulls go to the upstream registry as if it did not exist"})
 	}
+	// containerd 1.x parses with go-toml v1, whose grammar differs from
+	// TOML 1.0's (go-toml v2, 2.x): it rejects a [ or ] in a quoted table
+	// key (an IPv6 host) and accepts some invalid TOML. Each release's
+	// file is the tree its own parser builds.
 	doc, err := tomldoc.Parse(data)
-	if err != nil {
-		se, ok := err.(*tomldoc.SyntaxError)
-		p := tomldoc.Pos{}
-		msg := err.Error()
-		if ok {
-			p, msg = se.Pos, se.Msg
+	var root *tomldoc.Tab
+	if r.goTOML2() {
+		if err != nil {
+			ck.syntaxError(err, fatal)
+			return nil
 		}
-		fatal("hosts-toml-syntax", p, "fix the TOML syntax", "invalid TOML: %s", msg)
-		return nil
-	}
-	if !r.goTOML2() {
-		// go-toml v1's lexer rejects a [ or ] inside a quoted table key.
-		for _, s := range doc.Stmts {
-			if (s.Kind == tomldoc.Header || s.Kind == tomldoc.ArrayHeader) && strings.ContainsAny(strings.Join(s.Table, ""), "[]") {
-				fatal("hosts-toml-syntax", s.Pos, `for containerd 1.x write the host as a dotted key, host."http://[::1]:5000".capabilities = […] (1.x orders hosts by line); 2.x tries only [host."…"] headers, so no one file serves both`,
-					"containerd 1.x's TOML parser (go-toml v1) cannot read a table header whose key contains [ or ] (an IPv6 address): \"table key cannot contain ']'\"")
-				return nil
+		root = doc.Root
+	} else {
+		tree, v1err := toml1.LoadBytes(data)
+		switch {
+		case v1err != nil && err != nil:
+			ck.syntaxError(err, fatal)
+			return nil
+		case v1err != nil:
+			p, msg := v1Error(v1err)
+			fix := "write it in the TOML subset go-toml v1 reads"
+			if strings.Contains(msg, "cannot contain ']'") {
+				fix = `for containerd 1.x write the host as a dotted key, host."http://[::1]:5000".capabilities = […] (1.x orders hosts by line); 2.x tries only [host."…"] headers, so no one file serves both`
+				msg = "containerd 1.x's TOML parser (go-toml v1) cannot read a table header whose key contains [ or ] (an IPv6 address): " + msg
+			} else {
+				msg = "valid TOML that containerd 1.x's parser (go-toml v1) rejects: " + msg
 			}
+			fatal("hosts-toml-syntax", p, fix, "%s", msg)
+			return nil
+		case err != nil:
+			c.add(Finding{Code: "hosts-toml-lenient-1x", Pos: convert.Position{File: file},
+				Message: fmt.Sprintf("this is not valid TOML (%v), but containerd 1.x's lenient parser reads it; containerd 2.x ignores the whole file", err),
+				Fix:     "fix the TOML syntax"})
+			doc, root = nil, fromV1(tree)
+		default:
+			// Both parse it alike; tomldoc has every value's position.
+			root = doc.Root
 		}
 	}
-	root := doc.Root
 	hf := &hostsFile{path: file}
 
 	// The order hosts are tried in.
@@ -188,9 +223,11 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 	}
 
 	headerAt := map[string]tomldoc.Pos{}
-	for _, s := range doc.Stmts {
-		if s.Kind == tomldoc.Header && len(s.Table) == 2 && s.Table[0] == "host" {
-			headerAt[s.Table[1]] = s.Pos
+	if doc != nil {
+		for _, s := range doc.Stmts {
+			if s.Kind == tomldoc.Header && len(s.Table) == 2 && s.Table[0] == "host" {
+				headerAt[s.Table[1]] = s.Pos
+			}
 		}
 	}
 	for _, h := range order {
@@ -220,6 +257,65 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 		return nil
 	}
 	return hf
+}
+
+// syntaxError reports invalid TOML.
+func (ck *checker) syntaxError(err error, fatal func(code string, p tomldoc.Pos, fix, format string, args ...any)) {
+	p, msg := tomldoc.Pos{}, err.Error()
+	if se, ok := err.(*tomldoc.SyntaxError); ok {
+		p, msg = se.Pos, se.Msg
+	}
+	fatal("hosts-toml-syntax", p, "fix the TOML syntax", "invalid TOML: %s", msg)
+}
+
+// fromV1 is go-toml v1's tree as a tomldoc table, keys in file order (as
+// containerd 1.x sorts hosts), each value at the position v1 gives it.
+func fromV1(t *toml1.Tree) *tomldoc.Tab {
+	tab := &tomldoc.Tab{Fields: map[string]*tomldoc.Value{}}
+	keys := t.Keys()
+	pos := func(k string) tomldoc.Pos {
+		p := t.GetPositionPath([]string{k}) // Get and GetPosition would split k at dots
+		return tomldoc.Pos{Line: p.Line, Col: p.Col}
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		a, b := pos(keys[i]), pos(keys[j])
+		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	})
+	for _, k := range keys {
+		v := fromV1Value(t.GetPath([]string{k}))
+		v.Pos, v.KeyPos = pos(k), pos(k)
+		tab.Keys = append(tab.Keys, k)
+		tab.Fields[k] = v
+	}
+	return tab
+}
+
+func fromV1Value(x any) *tomldoc.Value {
+	switch x := x.(type) {
+	case *toml1.Tree:
+		return &tomldoc.Value{Kind: tomldoc.Table, Table: fromV1(x)}
+	case []*toml1.Tree:
+		v := &tomldoc.Value{Kind: tomldoc.Array, TableArray: true}
+		for _, t := range x {
+			v.Items = append(v.Items, &tomldoc.Value{Kind: tomldoc.Table, Table: fromV1(t), Pos: tomldoc.Pos{Line: t.Position().Line, Col: t.Position().Col}})
+		}
+		return v
+	case []any:
+		v := &tomldoc.Value{Kind: tomldoc.Array}
+		for _, it := range x {
+			v.Items = append(v.Items, fromV1Value(it))
+		}
+		return v
+	case string:
+		return &tomldoc.Value{Kind: tomldoc.String, Str: x}
+	case bool:
+		return &tomldoc.Value{Kind: tomldoc.Bool, Bool: x}
+	case int64, uint64:
+		return &tomldoc.Value{Kind: tomldoc.Integer, Str: fmt.Sprint(x)}
+	case float64:
+		return &tomldoc.Value{Kind: tomldoc.Float, Str: fmt.Sprint(x)}
+	}
+	return &tomldoc.Value{Kind: tomldoc.DateTime, Str: fmt.Sprint(x)}
 }
 
 // parseEntry decodes one host table (or the root) the way

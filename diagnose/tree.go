@@ -138,7 +138,7 @@ func (ck *checker) checkRoot(root string, rootIndex int) {
 		if name == "registry-1.docker.io" || name == "index.docker.io" {
 			ck.c.add(Finding{Code: "docker-hub-dir-name", Pos: convert.Position{File: dir},
 				Message: fmt.Sprintf("containerd looks Docker Hub images up as docker.io, so this directory applies only to images literally named %s/…", name),
-				Fix:     fmt.Sprintf("rename it to docker.io (with server = \"https://registry-1.docker.io\")")})
+				Fix:     "rename it to docker.io (with server = \"https://registry-1.docker.io\")"})
 		}
 		ns, _ := namespaceOf(name)
 		ck.checkNamespaceDir(dir, ns)

@@ -407,3 +407,63 @@ func TestExplainCrossCheckCanFail(t *testing.T) {
 		}
 	}
 }
+
+// FuzzExplainMatchesLoader: for any hosts.toml, check's explanation equals
+// what containerd 2.4.2's and 1.7.30's loaders build from it. Seeds: every
+// hosts.toml of the golden and check cases.
+func FuzzExplainMatchesLoader(f *testing.F) {
+	for _, glob := range []string{"testdata/*.txtar", "testdata/check/*.txtar"} {
+		paths, _ := filepath.Glob(glob)
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for _, sec := range strings.Split(string(data), "\n-- ") {
+				name, body, ok := strings.Cut(sec, " --\n")
+				if ok && strings.HasSuffix(name, "/hosts.toml") {
+					f.Add([]byte(body))
+				}
+			}
+		}
+	}
+	cert, err := os.ReadFile("testdata/check/cert-file-extension.txtar")
+	if err != nil {
+		f.Fatal(err)
+	}
+	pemOf := func(section string) []byte {
+		_, rest, _ := strings.Cut(string(cert), "-- in/etc/containerd/certs.d/registry.example.com/"+section+" --\n")
+		body, _, _ := strings.Cut(rest, "\n-- ")
+		return []byte(body + "\n")
+	}
+	f.Fuzz(func(t *testing.T, hostsToml []byte) {
+		dir := "/etc/containerd/certs.d/registry.example.com"
+		files := map[string][]byte{
+			"/etc/containerd/config.toml": []byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n"),
+			dir + "/hosts.toml":           hostsToml,
+			dir + "/ca.crt":               pemOf("ca.crt"),
+			dir + "/client.cert":          pemOf("client.cert"),
+			dir + "/client.key":           pemOf("client.key"),
+		}
+		for _, l := range loaders {
+			root := filepath.Join(t.TempDir(), "node")
+			writeFiles(t, root, files)
+			target, _ := convert.ParseTarget(l.release)
+			node, err := migrate.ReadNode(migrate.Options{Root: root, Options: convert.Options{Target: target}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			report, err := diagnose.Check(node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ns := range []string{"registry.example.com", "docker.io"} {
+				ours := report.Explain(ns)
+				got, gerr := loaderFor(l.load, root, report.CertsDirs)(ns)
+				for _, d := range diffExplain(ours, got, gerr, root) {
+					t.Errorf("containerd %s, %s: %s\n  check:  %s\n  loader: %s\nhosts.toml:\n%s", l.release, ns, d, describeExplained(ours), describeLoaded(got, gerr), hostsToml)
+				}
+			}
+		}
+	})
+}
