@@ -31,6 +31,10 @@ type Node struct {
 	DefaultCertsDir string
 	// K0s reports a k0s node, whose drop-ins k0s 1.36 checks.
 	K0s bool
+
+	// assumeHostsMode reads CertsDir as config_path even when the config
+	// sets none (a migration is about to set it).
+	assumeHostsMode bool
 }
 
 // Report is what check found.
@@ -62,13 +66,19 @@ type checker struct {
 	roots     []string
 	hostsMode bool
 	parsed    map[string]*hostsFile
+	// across releases: each file's parse and each certificate's load
+	syntax map[string]*parsedFile
+	tls    map[string]error
+	files  map[string][]byte
+	// noTLS skips loading certificate files (CheckHostsFile).
+	noTLS bool
 }
 
 // Check reads the node as every release of the target would and reports
 // what each would do differently than written.
 func Check(n Node) (*Report, error) {
 	min, max := targetRange(n.Target)
-	ck := &checker{n: n, c: &collector{min: min, max: max}, reg: &convert.RegistrySummary{}}
+	ck := newChecker(n, min, max)
 	if len(n.Configs) > 0 {
 		reg, err := convert.SummarizeRegistry(n.Configs, n.Target)
 		if err != nil {
@@ -102,6 +112,11 @@ func Check(n Node) (*Report, error) {
 	return r, nil
 }
 
+func newChecker(n Node, min, max version) *checker {
+	return &checker{n: n, c: &collector{min: min, max: max}, reg: &convert.RegistrySummary{},
+		syntax: map[string]*parsedFile{}, tls: map[string]error{}}
+}
+
 // enter sets up the checker for one release.
 func (ck *checker) enter(r release) {
 	ck.rel = r
@@ -126,7 +141,7 @@ func (ck *checker) configRoots() ([]string, bool) {
 		cp, hosts = "/etc/containerd/certs.d:/etc/docker/certs.d", true // the 2.2 default
 	}
 	if ck.n.CertsDir != "" {
-		return []string{ck.n.CertsDir}, hosts
+		return []string{ck.n.CertsDir}, hosts || ck.n.assumeHostsMode
 	}
 	if cp == "" {
 		if ck.n.DefaultCertsDir == "" {

@@ -49,6 +49,15 @@ type hostsFile struct {
 	hosts []entry
 }
 
+// parsedFile is a hosts.toml as both TOML parsers read it.
+type parsedFile struct {
+	doc   *tomldoc.Doc
+	err   error
+	v1     *toml1.Tree // parsed for 1.x releases only
+	v1err  error
+	v1done bool
+}
+
 // entry is one host containerd tries: a [host."…"] table or the root.
 type entry struct {
 	key  string // the [host] key as written; "" for the root entry
@@ -100,7 +109,17 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 	// TOML 1.0's (go-toml v2, 2.x): it rejects a [ or ] in a quoted table
 	// key (an IPv6 host) and accepts some invalid TOML. Each release's
 	// file is the tree its own parser builds.
-	doc, err := tomldoc.Parse(data)
+	pf := ck.syntax[file]
+	if pf == nil {
+		pf = &parsedFile{}
+		pf.doc, pf.err = tomldoc.Parse(data)
+		ck.syntax[file] = pf
+	}
+	if !r.goTOML2() && !pf.v1done {
+		pf.v1, pf.v1err = toml1.LoadBytes(data)
+		pf.v1done = true
+	}
+	doc, err := pf.doc, pf.err
 	var root *tomldoc.Tab
 	if r.goTOML2() {
 		if err != nil {
@@ -109,7 +128,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 		}
 		root = doc.Root
 	} else {
-		tree, v1err := toml1.LoadBytes(data)
+		tree, v1err := pf.v1, pf.v1err
 		switch {
 		case v1err != nil && err != nil:
 			ck.syntaxError(err, fatal)

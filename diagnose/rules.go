@@ -133,10 +133,17 @@ var boundaries = []version{
 
 // windows splits the target into ranges of releases that behave alike,
 // oldest first.
-func windows(min, max version) []window {
+func windows(min, max version) []window { return windowsAt(min, max, boundaries) }
+
+// parseBoundaries are the releases where what makes containerd reject a
+// hosts.toml changes (needsHostTable, goTOML2, dialTimeout, referrers).
+var parseBoundaries = []version{ver(1, 7, 32), ver(2, 0, 0), ver(2, 0, 7), ver(2, 2, 0)}
+
+// windowsAt splits the target at the given boundaries (sorted).
+func windowsAt(min, max version, bounds []version) []window {
 	var ws []window
 	from := min
-	for _, b := range boundaries {
+	for _, b := range bounds {
 		if !from.Less(b) || max.Less(b) {
 			continue
 		}

@@ -319,14 +319,17 @@ func (ck *checker) checkCertFiles(files []string) {
 // checkCA reports a CA file containerd cannot load: it fails every pull
 // through the host (updateTLSConfigFromHost).
 func (ck *checker) checkCA(p tlsPath) {
-	data, err := ck.readFile(p.abs)
+	if ck.noTLS {
+		return
+	}
+	data, err := ck.readCached(p.abs)
 	if err != nil {
 		ck.c.add(Finding{Code: "tls-file-missing", Pos: p.pos,
 			Message: fmt.Sprintf("cannot read CA file %s: containerd fails every pull of this registry (\"unable to read CA cert\")", p.abs),
 			Fix:     "create the file or fix the path"})
 		return
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+	if !ck.isCA(p.abs, data) {
 		ck.c.add(Finding{Code: "tls-file-invalid", Pos: p.pos,
 			Message: fmt.Sprintf("%s holds no PEM certificate: containerd fails every pull of this registry (\"unable to load CA cert\")", p.abs),
 			Fix:     "put the PEM-encoded CA certificate (-----BEGIN CERTIFICATE-----) in it"})
@@ -335,7 +338,10 @@ func (ck *checker) checkCA(p tlsPath) {
 
 // checkClient reports a client pair containerd cannot load.
 func (ck *checker) checkClient(pair [2]tlsPath) {
-	cert, err := ck.readFile(pair[0].abs)
+	if ck.noTLS {
+		return
+	}
+	cert, err := ck.readCached(pair[0].abs)
 	if err != nil {
 		ck.c.add(Finding{Code: "tls-file-missing", Pos: pair[0].pos,
 			Message: fmt.Sprintf("cannot read client certificate %s: containerd fails every pull of this registry (\"unable to read CERT file\")", pair[0].abs),
@@ -344,18 +350,56 @@ func (ck *checker) checkClient(pair [2]tlsPath) {
 	}
 	key := cert
 	if pair[1].abs != "" {
-		if key, err = ck.readFile(pair[1].abs); err != nil {
+		if key, err = ck.readCached(pair[1].abs); err != nil {
 			ck.c.add(Finding{Code: "tls-file-missing", Pos: pair[1].pos,
 				Message: fmt.Sprintf("cannot read client key %s: containerd fails every pull of this registry (\"unable to read CERT file\")", pair[1].abs),
 				Fix:     "create the file or fix the path"})
 			return
 		}
 	}
-	if _, err := tls.X509KeyPair(cert, key); err != nil {
+	if err := ck.keyPair(pair[0].abs+"\x00"+pair[1].abs, cert, key); err != nil {
 		ck.c.add(Finding{Code: "tls-file-invalid", Pos: pair[0].pos,
 			Message: fmt.Sprintf("containerd cannot load the client certificate %s and its key (%v): it fails every pull of this registry", pair[0].abs, err),
 			Fix:     "give a PEM certificate and its matching PEM private key (in one file, or as [cert, key])"})
 	}
+}
+
+// readCached reads a certificate file once for every release.
+func (ck *checker) readCached(p string) ([]byte, error) {
+	key := "read\x00" + p
+	if ck.files == nil {
+		ck.files = map[string][]byte{}
+	}
+	if err, ok := ck.tls[key]; ok {
+		return ck.files[p], err
+	}
+	data, err := ck.readFile(p)
+	ck.tls[key], ck.files[p] = err, data
+	return data, err
+}
+
+// isCA is AppendCertsFromPEM's verdict, once per file.
+func (ck *checker) isCA(p string, data []byte) bool {
+	key := "ca\x00" + p
+	if err, ok := ck.tls[key]; ok {
+		return err == nil
+	}
+	var err error
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		err = fmt.Errorf("unable to load CA cert %q", p)
+	}
+	ck.tls[key] = err
+	return err == nil
+}
+
+// keyPair is tls.X509KeyPair's verdict, once per pair.
+func (ck *checker) keyPair(id string, cert, key []byte) error {
+	if err, ok := ck.tls["pair\x00"+id]; ok {
+		return err
+	}
+	_, err := tls.X509KeyPair(cert, key)
+	ck.tls["pair\x00"+id] = err
+	return err
 }
 
 // checkDefaultShadowed reports registry directories that hide _default's

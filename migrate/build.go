@@ -90,6 +90,9 @@ func Build(opts Options) (*Plan, error) {
 			p.Warnings = append(p.Warnings, *w)
 		}
 	}
+	if err := p.checkHostsFiles(opts.Target); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
