@@ -51,8 +51,8 @@ type hostsFile struct {
 
 // parsedFile is a hosts.toml as both TOML parsers read it.
 type parsedFile struct {
-	doc   *tomldoc.Doc
-	err   error
+	doc    *tomldoc.Doc
+	err    error
 	v1     *toml1.Tree // parsed for 1.x releases only
 	v1err  error
 	v1done bool
