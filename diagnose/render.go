@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -56,13 +57,25 @@ func (r *Report) redact(s string, o Options) string {
 	return Redacted
 }
 
+// urlUserinfo is the user information of a URL (https://user:pass@host),
+// which a host key or server may carry and a message may quote.
+var urlUserinfo = regexp.MustCompile(`(://)[^/@\s"']+@`)
+
+// hideUserinfo hides URL user information unless secrets are shown.
+func hideUserinfo(s string, o Options) string {
+	if o.ShowSecrets || !strings.Contains(s, "@") {
+		return s
+	}
+	return urlUserinfo.ReplaceAllString(s, "${1}<redacted>@")
+}
+
 // WriteText prints findings, then the explained namespaces.
 func (r *Report) WriteText(w io.Writer, o Options) error {
 	var b strings.Builder
 	for _, f := range r.Findings {
-		fmt.Fprintln(&b, f.String())
+		fmt.Fprintln(&b, hideUserinfo(f.String(), o))
 		if f.Fix != "" {
-			fmt.Fprintf(&b, "\tfix: %s\n", f.Fix)
+			fmt.Fprintf(&b, "\tfix: %s\n", hideUserinfo(f.Fix, o))
 		}
 	}
 	for i, ns := range r.Namespaces {
@@ -165,6 +178,14 @@ func (r *Report) WriteJSON(w io.Writer, o Options) error {
 			n.Hosts = append(n.Hosts, h)
 		}
 		out.Namespaces = append(out.Namespaces, n)
+	}
+	out.Findings = nil
+	for _, f := range r.Findings {
+		f.Message, f.Fix = hideUserinfo(f.Message, o), hideUserinfo(f.Fix, o)
+		out.Findings = append(out.Findings, f)
+	}
+	if out.Findings == nil {
+		out.Findings = []Finding{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
