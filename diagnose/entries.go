@@ -105,12 +105,12 @@ func (ck *checker) checkEntry(ns string, e entry) {
 	}
 	if e.root && e.key == "" {
 		if e.capsPos.File != "" {
-			c.add(Finding{Code: "root-key-ignored", Pos: e.capsPos,
+			c.add(Finding{Code: "root-key-ignored", Pos: e.capsPos, IgnoredKey: true,
 				Message: "capabilities at the top of a hosts.toml with no server: containerd gives the default upstream every capability and ignores it",
 				Fix:     "set server = \"https://…\" next to it, or move it into a [host] table"})
 		}
 		if e.overridePath {
-			c.add(Finding{Code: "root-key-ignored", Pos: e.overridePos,
+			c.add(Finding{Code: "root-key-ignored", Pos: e.overridePos, IgnoredKey: true,
 				Message: "override_path at the top of a hosts.toml with no server: containerd uses /v2 for the default upstream and ignores it",
 				Fix:     "set server = \"https://…/path\" next to it, or remove it"})
 		}

@@ -56,6 +56,9 @@ type Finding struct {
 	// if it did not exist because of this finding; the cross-check removes
 	// it and expects containerd's loader to return the same hosts.
 	Ignored string `json:"-"`
+	// IgnoredKey reports that containerd ignores the key-value at Pos; the
+	// cross-check deletes its line and expects the same hosts.
+	IgnoredKey bool `json:"-"`
 
 	from, to version
 	// lastWindow is the index of the newest window the finding was seen in.

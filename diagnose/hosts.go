@@ -196,7 +196,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 			server, serverPos = v.Str, v.Pos
 		case k == "host":
 		case k == "dial_timeout" && !r.dialTimeout():
-			c.add(Finding{Code: "dial-timeout-unsupported", Pos: at(file, v.KeyPos),
+			c.add(Finding{Code: "dial-timeout-unsupported", Pos: at(file, v.KeyPos), IgnoredKey: true,
 				Message: "containerd before 2.0.7 does not know dial_timeout and ignores it", Fix: "remove it, or upgrade containerd"})
 		case !contains(knownKeys, k):
 			ck.unknownKey(file, v, k, true)
@@ -213,7 +213,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 				kv := v.Table.Fields[k]
 				switch {
 				case k == "dial_timeout" && !r.dialTimeout():
-					c.add(Finding{Code: "dial-timeout-unsupported", Pos: at(file, kv.KeyPos),
+					c.add(Finding{Code: "dial-timeout-unsupported", Pos: at(file, kv.KeyPos), IgnoredKey: true,
 						Message: "containerd before 2.0.7 does not know dial_timeout and ignores it", Fix: "remove it, or upgrade containerd"})
 				case !contains(knownKeys, k):
 					ck.unknownKey(file, kv, k, false)
@@ -224,7 +224,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 			for _, h := range hostTab.Keys {
 				if !contains(order, h) {
 					v := hostTab.Fields[h]
-					c.add(Finding{Code: "host-not-table-header", Pos: at(file, posOf(v)),
+					c.add(Finding{Code: "host-not-table-header", Pos: at(file, posOf(v)), IgnoredKey: true,
 						Message: fmt.Sprintf("containerd 2.x tries only hosts written as [host.%s] table headers; this host, written as an inline table or dotted key, is never tried", tomldoc.Quote(h)),
 						Fix:     fmt.Sprintf("write it as a [host.%s] section", tomldoc.Quote(h))})
 				}
@@ -565,6 +565,6 @@ func (ck *checker) unknownKey(file string, v *tomldoc.Value, k string, top bool)
 	} else if !top && k == "host" {
 		fix = "hosts are not nested: write each one as a top-level [host.\"…\"] table"
 	}
-	ck.c.add(Finding{Code: "unknown-key", Pos: at(file, posOf(v)),
+	ck.c.add(Finding{Code: "unknown-key", Pos: at(file, posOf(v)), IgnoredKey: v.Kind != tomldoc.Table,
 		Message: fmt.Sprintf("containerd does not know the key %q and ignores it without a warning", k), Fix: fix})
 }

@@ -9,9 +9,10 @@ package golden
 // headers (names as written), skip-verify, CA and client certificates,
 // the HTTPS-first fallback, and whether the pull fails outright.
 //
-// It also checks every finding that says containerd ignores a file or
-// directory (Finding.Ignored): removing it must not change what the
-// loader returns for any namespace.
+// It also checks every finding that says containerd ignores a file, a
+// directory (Finding.Ignored) or a key-value (Finding.IgnoredKey: its line
+// is deleted): removing it must not change what the loader returns for any
+// namespace.
 
 import (
 	"context"
@@ -135,7 +136,7 @@ func TestExplainMatchesLoader(t *testing.T) {
 					ignoredChecked += ig
 				})
 			}
-			t.Logf("%d trees, %d namespaces compared with containerd %s's loader, %d ignored files or directories checked", len(trees), compared, l.release, ignoredChecked)
+			t.Logf("%d trees, %d namespaces compared with containerd %s's loader, %d ignored files, directories or keys checked", len(trees), compared, l.release, ignoredChecked)
 			if compared < 100 {
 				t.Errorf("only %d namespaces compared: the cross-check is not exercising the cases", compared)
 			}
@@ -222,15 +223,31 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string, rel
 		}
 	}
 
-	// Ignored paths: the loader must not notice their removal.
+	// Ignored paths and keys: the loader must not notice their removal.
 	ignored := 0
 	for _, f := range report.Findings {
-		if f.Ignored == "" || f.Versions != "" {
+		if f.Versions != "" {
+			continue
+		}
+		skip, edited := f.Ignored, files
+		switch {
+		case f.IgnoredKey:
+			lines := strings.SplitAfter(string(files[f.Pos.File]), "\n")
+			if f.Pos.Line < 1 || f.Pos.Line > len(lines) || !strings.Contains(lines[f.Pos.Line-1], "=") || strings.HasPrefix(strings.TrimSpace(lines[f.Pos.Line-1]), "[") {
+				continue
+			}
+			edited = map[string][]byte{}
+			for p, d := range files {
+				edited[p] = d
+			}
+			edited[f.Pos.File] = []byte(strings.Join(slices.Delete(lines, f.Pos.Line-1, f.Pos.Line), ""))
+			skip = f.Pos.File + ":" + fmt.Sprint(f.Pos.Line)
+		case f.Ignored == "":
 			continue
 		}
 		ignored++
 		without := filepath.Join(t.TempDir(), "without")
-		writeLoaderTree(t, without, files, f.Ignored)
+		writeLoaderTree(t, without, edited, f.Ignored)
 		loadWithout := loaderFor(loader, without, report.CertsDirs)
 		for _, ns := range nss {
 			lookup := ns
@@ -242,7 +259,7 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string, rel
 			da := strings.ReplaceAll(describeLoaded(a, aerr), loaderRoot, "$ROOT")
 			db := strings.ReplaceAll(describeLoaded(b, berr), without, "$ROOT")
 			if da != db {
-				t.Errorf("[%s] says containerd ignores %s, but its loader's hosts for %s change without it:\n  with:    %s\n  without: %s", f.Code, f.Ignored, ns, da, db)
+				t.Errorf("[%s] says containerd ignores %s, but its loader's hosts for %s change without it:\n  with:    %s\n  without: %s", f.Code, skip, ns, da, db)
 			}
 		}
 	}
