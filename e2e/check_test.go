@@ -119,7 +119,7 @@ func (r *testRig) checkUnparsable(t *testing.T, c migrationCase, base layout) {
 	hosts := filepath.Join(dir, "certs.d", checkNamespace, "hosts.toml")
 	l := base
 	l.registry = "[{R}]\n  config_path = \"{CERTS}\"\n"
-	broken := strings.Replace(r.mirrorHosts(), `[host."`, `[host."`+"\n", 1) // a newline inside the quoted key
+	broken := strings.Replace(r.mirrorHosts(), `"resolve"]`, `"resolve"`, 1) // an unclosed array
 	l.files = map[string]string{filepath.Join("certs.d", checkNamespace, "hosts.toml"): broken}
 	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), l)
 	if err != nil {
