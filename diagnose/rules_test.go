@@ -104,3 +104,18 @@ func TestDirectoryNames(t *testing.T) {
 		t.Errorf("hostDirectory([::1]:5000) = %s", got)
 	}
 }
+
+func TestBackupNamesBesideHostsToml(t *testing.T) {
+	for name, want := range map[string]bool{
+		"hosts.toml.certsd-migrate-20261201T101500Z.bak":   true,
+		"hosts.toml.certsd-migrate-20261201T101500Z.bak.1": true,
+		"hosts.toml~":     true,
+		"hosts.toml.orig": true,
+		"Hosts.toml":      false,
+		"hosts.yaml":      false,
+	} {
+		if got := isBackup(name); got != want {
+			t.Errorf("isBackup(%s) = %v, want %v", name, got, want)
+		}
+	}
+}

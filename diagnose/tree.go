@@ -158,6 +158,18 @@ func (ck *checker) lookupBefore(rootIndex int, ns string) (string, error) {
 	return "", nil
 }
 
+// isBackup reports a backup's name (certsd-migrate's own
+// hosts.toml.certsd-migrate-<time>.bak, editors', package managers'):
+// beside a hosts.toml it is plainly not meant to be read.
+func isBackup(name string) bool {
+	for _, suffix := range []string{".bak", ".orig", ".old", "~", ".swp", ".dpkg-old", ".dpkg-dist", ".rpmsave", ".rpmnew"} {
+		if strings.HasSuffix(name, suffix) || strings.Contains(name, ".bak.") {
+			return true
+		}
+	}
+	return false
+}
+
 // checkRootFile reports a file directly in the certs directory.
 func (ck *checker) checkRootFile(root, name string) {
 	file := path.Join(root, name)
@@ -251,7 +263,7 @@ func (ck *checker) checkNamespaceDir(dir, ns string) {
 			}
 		case strings.HasSuffix(name, ".crt") || strings.HasSuffix(name, ".cert"):
 			certs = append(certs, full)
-		case looksLikeHostsFile(name):
+		case looksLikeHostsFile(name) && !(isBackup(name) && ck.exists(hostsToml)):
 			misplaced = true
 			ck.c.add(Finding{Code: "hosts-file-misnamed", Pos: convert.Position{File: full}, Ignored: full,
 				Message: fmt.Sprintf("containerd reads only a file named exactly hosts.toml; %s is never read", name),
