@@ -30,6 +30,10 @@ type RegistrySummary struct {
 	// Shadowed are config files whose registry table containerd 1.x never
 	// reads (a later file replaces the whole CRI plugin table).
 	Shadowed []Setting
+	// LocalPull is set when a file sets use_local_image_pull = true in the
+	// CRI image table: containerd 2.1+ then pulls without the transfer
+	// service.
+	LocalPull *Setting
 }
 
 // SummarizeRegistry merges files, in containerd's load order, as the target
@@ -67,6 +71,11 @@ func SummarizeRegistry(files []*ConfigFile, target Target) (*RegistrySummary, er
 		s.Shadowed = append(s.Shadowed, Setting{Value: f.Path, Pos: f.Registry.Pos})
 	}
 	sort.Slice(s.Shadowed, func(i, j int) bool { return s.Shadowed[i].Value < s.Shadowed[j].Value })
+	for _, f := range files {
+		if v := f.Doc.Root.Lookup("plugins", criPluginByVersion[f.Version], "use_local_image_pull"); v != nil && v.Bool {
+			s.LocalPull = &Setting{Value: "use_local_image_pull", Pos: at(f.Path, v.Pos)}
+		}
+	}
 	return s, nil
 }
 

@@ -63,7 +63,8 @@ type checker struct {
 	reg *convert.RegistrySummary
 	// for the current window:
 	rel       release
-	roots     []string
+	roots     []string // the config_path directories, split, to scan
+	lookups   []string // the roots pulls look hosts up in
 	hostsMode bool
 	parsed    map[string]*hostsFile
 	// across releases: each file's parse and each certificate's load
@@ -98,7 +99,7 @@ func Check(n Node) (*Report, error) {
 	}
 	// Explanations are for the newest release of the target.
 	ck.enter(release{max})
-	r.CertsDirs, r.HostsMode = ck.roots, ck.hostsMode
+	r.CertsDirs, r.HostsMode = ck.lookups, ck.hostsMode
 	if r.CertsDirs == nil {
 		r.CertsDirs = []string{}
 	}
@@ -122,8 +123,34 @@ func (ck *checker) enter(r release) {
 	ck.rel = r
 	ck.parsed = map[string]*hostsFile{}
 	ck.roots, ck.hostsMode = ck.configRoots()
+	ck.lookups = ck.roots
+	if raw := ck.configPathValue(); len(ck.roots) > 1 && ck.transferPulls() && ck.n.CertsDir == "" {
+		ck.lookups = []string{raw} // the transfer service does not split the list
+	}
 	// Findings are given once per window by checkTree; explanations
 	// afterwards must not add them again.
+}
+
+// configPathValue is config_path as containerd reads it, default included.
+func (ck *checker) configPathValue() string {
+	if ck.reg.ConfigPath != nil && ck.reg.ConfigPath.Value != "" {
+		return ck.reg.ConfigPath.Value
+	}
+	return defaultConfigPath
+}
+
+// defaultConfigPath is containerd 2.2+'s default config_path on Linux.
+const defaultConfigPath = "/etc/containerd/certs.d:/etc/docker/certs.d"
+
+// transferPulls reports that the release's CRI pulls go through the
+// transfer service (2.1+), which is the default unless a setting forces
+// local pulls (CheckLocalImagePullConfigs): use_local_image_pull, or
+// registry mirrors, configs or auths. Other settings that force it
+// (max_concurrent_downloads other than 3, discard_unpacked_layers, …) are
+// not detected.
+func (ck *checker) transferPulls() bool {
+	r := ck.reg
+	return ck.rel.atLeast(2, 1, 0) && r.LocalPull == nil && len(r.Mirrors) == 0 && len(r.TLS) == 0 && len(r.Auth) == 0 && len(r.Auths) == 0
 }
 
 // configRoots are the directories the release looks hosts up in, and
@@ -138,7 +165,7 @@ func (ck *checker) configRoots() ([]string, bool) {
 	}
 	hosts := cp != ""
 	if cp == "" && ck.rel.atLeast(2, 2, 0) && (len(ck.reg.Mirrors) == 0 || !ck.rel.atLeast(2, 2, 2)) {
-		cp, hosts = "/etc/containerd/certs.d:/etc/docker/certs.d", true // the 2.2 default
+		cp, hosts = defaultConfigPath, true // the 2.2 default
 	}
 	if ck.n.CertsDir != "" {
 		return []string{ck.n.CertsDir}, hosts || ck.n.assumeHostsMode
@@ -207,7 +234,7 @@ func (r release) hostPaths(root, ns string) []string {
 // candidate of the first root that exists (HostDirFromRoot). An error other
 // than "does not exist" fails the pull.
 func (ck *checker) lookup(ns string) (string, error) {
-	for _, root := range ck.roots {
+	for _, root := range ck.lookups {
 		for _, p := range ck.rel.hostPaths(root, ns) {
 			_, err := ck.stat(p)
 			if err == nil {

@@ -17,7 +17,7 @@ var Codes = map[string]Code{
 	"config-path-unset":                {Warning, "no `config_path`: the CRI plugin reads no hosts.toml in the certs directory"},
 	"config-path-missing":              {Warning, "the `config_path` directory does not exist: every registry uses defaults"},
 	"config-path-not-dir":              {Error, "`config_path` names a file: every pull fails"},
-	"config-path-multi-root":           {Error, "containerd 2.1+: a `config_path` list is read as one directory, so no hosts.toml applies"},
+	"config-path-multi-root":           {Error, "containerd 2.1+: a `config_path` list (2.2+'s default included) is one directory to the transfer service: no hosts.toml applies"},
 	"config-path-relative":             {Info, "a relative `config_path`, resolved against containerd's working directory"},
 	// the certs directory
 	"dir-port-missing-underscore": {Error, "`host_port` directory: containerd looks up `host_port_` or `host:port`, never this"},

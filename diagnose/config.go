@@ -107,11 +107,11 @@ func (ck *checker) checkConfig() {
 
 // checkConfigPath reports config_path values the release misreads.
 func (ck *checker) checkConfigPath(s *convert.Setting) {
-	c, r := ck.c, ck.rel
+	c := ck.c
 	roots := filepath.SplitList(s.Value)
-	if len(roots) > 1 && r.atLeast(2, 1, 0) {
+	if len(roots) > 1 && ck.transferPulls() {
 		c.add(Finding{Code: "config-path-multi-root", Pos: s.Pos,
-			Message: fmt.Sprintf("config_path lists %d directories: containerd 2.1+ pulls through its transfer service, which reads %q as one directory that does not exist, so no hosts.toml takes effect (only local-mode pulls split the list)", len(roots), s.Value),
+			Message: fmt.Sprintf("config_path lists %d directories: containerd 2.1+ pulls through its transfer service, which reads %q as one directory that does not exist, so no hosts.toml takes effect (local-mode pulls, forced by use_local_image_pull or legacy registry settings, split it)", len(roots), s.Value),
 			Fix:     fmt.Sprintf("set config_path = %q (one directory)", roots[0])})
 	}
 	for _, p := range roots {

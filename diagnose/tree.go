@@ -43,6 +43,15 @@ func looksLikeHostsFile(name string) bool {
 // checkTree reports what the release does with each entry of each
 // config_path directory.
 func (ck *checker) checkTree() {
+	if explicit := ck.reg.ConfigPath != nil && ck.reg.ConfigPath.Value != ""; !explicit && ck.hostsMode && ck.n.CertsDir == "" && len(ck.lookups) == 1 && len(ck.roots) > 1 && ck.hasEntries(ck.roots[0]) {
+		pos := convert.Position{File: ck.n.ConfigPath}
+		if pos.File == "" {
+			pos.File = ck.roots[0]
+		}
+		ck.c.add(Finding{Code: "config-path-multi-root", Pos: pos,
+			Message: fmt.Sprintf("config_path is not set, so containerd 2.2+ uses its default %q, which the transfer service (the default pull path) reads as one directory that does not exist: no hosts.toml takes effect for CRI pulls", defaultConfigPath),
+			Fix:     fmt.Sprintf("set config_path = %q explicitly in the registry table", ck.roots[0])})
+	}
 	for i, root := range ck.roots {
 		info, err := ck.stat(root)
 		switch {
@@ -71,6 +80,11 @@ func (ck *checker) checkTree() {
 		}
 		ck.checkRoot(root, i)
 	}
+}
+
+func (ck *checker) hasEntries(dir string) bool {
+	entries, _ := ck.readDir(dir)
+	return len(entries) > 0
 }
 
 // unusedDir reports a certs directory containerd does not read because
