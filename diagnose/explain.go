@@ -23,6 +23,8 @@ type Namespace struct {
 	Hosts []Host `json:"hosts"`
 	// Error is why every pull of the registry fails, if it does.
 	Error string `json:"error,omitempty"`
+	// Note says why there is no host list (legacy mode).
+	Note string `json:"note,omitempty"`
 	// Test are commands that pull through this host list.
 	Test []string `json:"test,omitempty"`
 }
@@ -62,7 +64,7 @@ func (r *Report) Explain(ns string) Namespace {
 	out := Namespace{Name: ns}
 	if !ck.hostsMode {
 		out.From = "legacy"
-		out.Error = "config_path is not set: containerd uses the registry.mirrors/configs settings of config.toml and reads no hosts.toml"
+		out.Note = "config_path is not set: the CRI plugin uses the registry.mirrors/configs settings of config.toml and reads no hosts.toml (`certsd-migrate diff` shows the hosts.toml files that would replace them)"
 		return out
 	}
 	dir, err := ck.lookup(lookupNS)

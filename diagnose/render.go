@@ -97,9 +97,16 @@ func (r *Report) writeNamespace(b *strings.Builder, ns Namespace, o Options) {
 	if ns.Dir != "" {
 		from += " in " + ns.Dir
 	}
-	fmt.Fprintf(b, "%s: %s, as containerd %s reads it\n", title, from, r.Explained)
+	if ns.From == "legacy" {
+		fmt.Fprintf(b, "%s: legacy registry settings, as containerd %s reads them\n", title, r.Explained)
+	} else {
+		fmt.Fprintf(b, "%s: %s, as containerd %s reads it\n", title, from, r.Explained)
+	}
 	if ns.Error != "" {
 		fmt.Fprintf(b, "  every pull fails: %s\n", ns.Error)
+	}
+	if ns.Note != "" {
+		fmt.Fprintf(b, "  %s\n", ns.Note)
 	}
 	for i, h := range ns.Hosts {
 		fmt.Fprintf(b, "  %d. %s", i+1, h.URL())
