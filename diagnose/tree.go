@@ -60,9 +60,9 @@ func (ck *checker) checkTree() {
 			if ck.reg.ConfigPath != nil && ck.n.CertsDir == "" {
 				pos = ck.reg.ConfigPath.Pos
 			}
-			if ck.hostsMode && (ck.reg.ConfigPath != nil || ck.n.CertsDir != "") {
+			if ck.hostsMode && (ck.reg.ConfigPath != nil || ck.n.CertsDir != "") && !ck.anyRootExists() {
 				ck.c.add(Finding{Code: "config-path-missing", Pos: pos,
-					Message: fmt.Sprintf("%s does not exist: containerd finds no hosts.toml there and pulls every image from its own registry with default settings", root),
+					Message: fmt.Sprintf("%s does not exist: containerd finds no hosts.toml and pulls every image from its own registry with default settings", root),
 					Fix:     fmt.Sprintf("create %s/<registry>/hosts.toml files, or point config_path at the directory that has them", root)})
 			}
 			continue
@@ -80,6 +80,17 @@ func (ck *checker) checkTree() {
 		}
 		ck.checkRoot(root, i)
 	}
+}
+
+// anyRootExists reports that some config_path directory exists: a
+// missing one is skipped quietly when another holds the hosts.
+func (ck *checker) anyRootExists() bool {
+	for _, r := range ck.roots {
+		if ck.exists(r) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ck *checker) hasEntries(dir string) bool {

@@ -23,7 +23,11 @@ import (
 //     to decode hosts.toml") and skipped: the pull goes upstream; fixed,
 //     the pull succeeds from the mirror;
 //   - mirrors-beside-config-path: containerd runs without the CRI image
-//     service.
+//     service;
+//   - config-path-list: config_path = "<certs.d>:<other>" (the form of the
+//     2.2 default): 1.6 splits it and pulls from the mirror, check is clean;
+//     2.4.2's transfer service reads it as one directory, check reports
+//     config-path-multi-root and the pull goes upstream.
 //
 // On containerd 1.6 (Debian) and on 2.4.2.
 func TestCheckBeforePull(t *testing.T) {
@@ -50,6 +54,7 @@ func TestCheckBeforePull(t *testing.T) {
 			t.Run("misnamed-dir", func(t *testing.T) { r.checkMisnamedDir(t, c, base) })
 			t.Run("unparsable", func(t *testing.T) { r.checkUnparsable(t, c, base) })
 			t.Run("mirrors-beside-config-path", func(t *testing.T) { r.checkHalfMigrated(t, c, base) })
+			t.Run("config-path-list", func(t *testing.T) { r.checkConfigPathList(t, c, base) })
 		})
 	}
 }
@@ -155,4 +160,26 @@ func (r *testRig) checkHalfMigrated(t *testing.T, c migrationCase, base layout) 
 	if !errors.Is(err, rig.ErrCRIImageServiceMissing) {
 		t.Fatalf("containerd should run without the CRI image service, got: %v", err)
 	}
+}
+
+func (r *testRig) checkConfigPathList(t *testing.T, c migrationCase, base layout) {
+	dir := filepath.Join(r.base, "cases", c.name, "config-path-list")
+	l := base
+	l.registry = "[{R}]\n  config_path = \"{CERTS}:" + filepath.Join(dir, "other.d") + "\"\n"
+	l.files = map[string]string{filepath.Join("certs.d", checkNamespace, "hosts.toml"): r.mirrorHosts()}
+	cfg, err := writeConfig(dir, filepath.Join(dir, "certs.d"), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctd, err := r.startContainerd(t, c, dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.containerd2 {
+		r.expectCheck(t, cfg, "")
+		r.expectPull(t, ctd, pull{image: checkNamespace + "/test:latest", from: r.from(r.plain, "test")})
+		return
+	}
+	r.expectCheck(t, cfg, "config-path-multi-root")
+	r.expectUpstream(t, ctd)
 }
