@@ -105,12 +105,15 @@ func (ck *checker) unusedDir(root string) {
 	if len(entries) == 0 {
 		return
 	}
-	pos := convert.Position{File: ck.n.ConfigPath}
-	if ck.reg.Pos.File != "" {
+	pos, why := convert.Position{File: ck.n.ConfigPath}, "config_path is not set"
+	switch {
+	case ck.reg.Pos.File != "":
 		pos = ck.reg.Pos
+	case pos.File == "":
+		pos, why = convert.Position{File: root}, "there is no containerd config, so no config_path"
 	}
 	ck.c.add(Finding{Code: "config-path-unset", Pos: pos,
-		Message: fmt.Sprintf("config_path is not set: the CRI plugin reads no hosts.toml, so nothing in %s takes effect for kubelet pulls (ctr and nerdctl read it only with --hosts-dir or by their own default)", root),
+		Message: fmt.Sprintf("%s: the CRI plugin reads no hosts.toml, so nothing in %s takes effect for kubelet pulls (ctr and nerdctl read it only with --hosts-dir or by their own default)", why, root),
 		Fix:     fmt.Sprintf("set config_path = %q in the registry table (run `certsd-migrate diff` to do it and migrate any legacy settings)", root)})
 }
 
