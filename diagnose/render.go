@@ -26,8 +26,10 @@ func sampleImage(ns string) string {
 
 // testCommands are the pulls that exercise the host list: crictl goes
 // through the CRI plugin (config_path); ctr reads hosts.toml only with
-// --hosts-dir; nerdctl reads /etc/containerd/certs.d and /etc/docker/certs.d
-// by default, another directory with --hosts-dir.
+// --hosts-dir (no default: cmd/ctr/commands/resolver.go, v2.4.2); nerdctl
+// reads /etc/containerd/certs.d and /etc/docker/certs.d by default as root
+// (pkg/defaults/defaults_linux.go, v2.1.3), another directory with
+// --hosts-dir.
 func (r *Report) testCommands(ns string) []string {
 	img := sampleImage(ns)
 	dir := "/etc/containerd/certs.d"
