@@ -81,7 +81,7 @@ func SummarizeRegistry(files []*ConfigFile, target Target) (*RegistrySummary, er
 
 // Notices are what parsing found that containerd ignores (registry tables
 // under another config version's plugin key).
-func (f *ConfigFile) Notices() []Warning { return append([]Warning(nil), f.warnings...) }
+func (f *ConfigFile) Notices() []Warning { return append(f.ignoredTables(), f.inert...) }
 
 // NamesGRPCCRIPlugin reports that the file has a table for the
 // io.containerd.grpc.v1.cri plugin, which k0s 1.36 refuses in drop-ins.

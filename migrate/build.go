@@ -132,33 +132,45 @@ func (p *Plan) checkReplaceable(nodeFile string) error {
 	return fmt.Errorf("%s is not a regular file", nodeFile)
 }
 
+// loadNodeConfigs reads the main config and the files containerd (or k0s)
+// loads with it, in merge order, as Convert needs them; on a k0s node it
+// narrows an implicit target to the containerd that k0s release runs.
+// check (ReadNode) reads the node through it too.
+func loadNodeConfigs(opts *Options) ([]*convert.ConfigFile, []string, error) {
+	main, err := readConfig(opts.Root, opts.ConfigFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	layout, err := detectK0sLayout(main, opts.K0sVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	if layout != notK0s && !opts.Target.Explicit {
+		opts.Target = k0sTarget(layout, opts.ToConfigVersion == 3)
+	}
+	var skip func(string) bool
+	if layout == k0sMerging {
+		skip = func(p string) bool { return strings.HasPrefix(p, k0sRunDir) }
+	}
+	files, globs, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target, skip)
+	if err != nil {
+		return nil, nil, err
+	}
+	if layout == k0sMerging {
+		if files, err = k0sMergedFiles(opts.Root, files); err != nil {
+			return nil, nil, err
+		}
+	}
+	return files, globs, nil
+}
+
 // convertInputs reads the inputs and converts them.
 func convertInputs(opts Options) (*convert.Result, []string, error) {
 	findConfig(&opts)
 	if opts.RegistriesPath == "" {
-		main, err := readConfig(opts.Root, opts.ConfigFile)
+		files, globs, err := loadNodeConfigs(&opts)
 		if err != nil {
 			return nil, nil, err
-		}
-		layout, err := detectK0sLayout(main, opts.K0sVersion)
-		if err != nil {
-			return nil, nil, err
-		}
-		if layout != notK0s && !opts.Target.Explicit {
-			opts.Target = k0sTarget(layout, opts.ToConfigVersion == 3)
-		}
-		var skip func(string) bool
-		if layout == k0sMerging {
-			skip = func(p string) bool { return strings.HasPrefix(p, k0sRunDir) }
-		}
-		files, globs, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target, skip)
-		if err != nil {
-			return nil, nil, err
-		}
-		if layout == k0sMerging {
-			if files, err = k0sMergedFiles(opts.Root, files); err != nil {
-				return nil, nil, err
-			}
 		}
 		res, err := convert.Convert(files, opts.Options)
 		return res, globs, err

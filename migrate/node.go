@@ -30,11 +30,11 @@ func ReadNode(opts Options) (diagnose.Node, error) {
 	case err != nil:
 		return n, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
 	default:
-		files, _, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target)
+		files, _, err := loadNodeConfigs(&opts)
 		if err != nil {
 			return n, err
 		}
-		n.Configs = files
+		n.Configs, n.Target = files, opts.Target
 	}
 	var main *convert.ConfigFile
 	if len(n.Configs) > 0 {

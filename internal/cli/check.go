@@ -52,6 +52,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	certsDir := fs.String("certs-dir", "", "check this directory instead of the config's config_path")
 	root := fs.String("root", "", "treat `DIR` as the file system root for every path")
 	version := fs.String("containerd-version", "", "containerd `version` to check against, e.g. 1.6.20, 1.7 or 2.1 (default: 1.6.17 through 2.x)")
+	k0sVersion := fs.String("k0s-version", "", "k0s `version` of the node (default: told from /etc/k0s/containerd.toml)")
 	output := fs.StringP("output", "o", "text", "output format: text or json")
 	verbose := fs.BoolP("verbose", "v", false, "also print the hosts containerd tries for every configured registry")
 	explain := fs.StringArray("explain", nil, "print the hosts containerd tries for `REGISTRY` (host[:port], or _default); repeatable")
@@ -82,7 +83,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if *output != "text" && *output != "json" {
 		return fail(fmt.Errorf("--output must be text or json, not %q", *output))
 	}
-	opts := migrate.Options{Root: *root, ConfigFile: *config}
+	opts := migrate.Options{Root: *root, ConfigFile: *config, K0sVersion: *k0sVersion}
 	opts.CertsDir = *certsDir
 	if *version != "" {
 		t, err := convert.ParseTarget(*version)
