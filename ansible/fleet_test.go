@@ -169,7 +169,7 @@ func newFleet(t *testing.T, hosts []fleetHost, extraVars string) *simFleet {
         certsd_health_retries: 2
         certsd_health_delay: 0
         certsd_report_path: %[2]s
-        #certsd_containerd_started_at: "{{ lookup('ansible.builtin.file', certsd_root ~ '/run/containerd.started') }}"
+        certsd_containerd_started_at: "{{ lookup('ansible.builtin.file', certsd_root ~ '/run/containerd.started') }}"
 %[3]s`, fake, filepath.Join(f.dir, "report.json"), extraVars)
 	writeFile(t, filepath.Join(f.dir, "inventory.yml"), inv.String())
 	return f

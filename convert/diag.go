@@ -31,6 +31,13 @@ type inputError struct {
 
 func (e *inputError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
 
+// InputPosition is where in the input the problem is (the CLI's JSON error
+// object reports it).
+func (e *inputError) InputPosition() Position { return e.Pos }
+
+// IsSyntax reports whether the input is not valid TOML.
+func (e *inputError) IsSyntax() bool { return strings.HasPrefix(e.Msg, "invalid TOML") }
+
 func errorf(pos Position, format string, args ...any) *inputError {
 	return &inputError{Pos: pos, Msg: fmt.Sprintf(format, args...)}
 }

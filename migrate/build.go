@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -33,12 +35,13 @@ type Options struct {
 	convert.Options
 }
 
-// conflictError reports hosts.toml files that belong to someone else.
-type conflictError struct {
+// ConflictError reports hosts.toml files that belong to someone else (the
+// CLI tells it apart in its JSON error object).
+type ConflictError struct {
 	Paths []string
 }
 
-func (e *conflictError) Error() string {
+func (e *ConflictError) Error() string {
 	if len(e.Paths) == 1 {
 		return fmt.Sprintf("%s already exists with different content and was not written by certsd-migrate; nothing was written (use --force to back it up and replace it)", e.Paths[0])
 	}
@@ -47,6 +50,9 @@ func (e *conflictError) Error() string {
 
 // Build reads the node's config and plans the migration. It writes nothing.
 func Build(opts Options) (*Plan, error) {
+	if !findConfig(&opts) {
+		return &Plan{Root: opts.Root, NoConfig: true}, nil
+	}
 	res, globs, err := convertInputs(opts)
 	if err != nil {
 		return nil, err
@@ -83,7 +89,7 @@ func Build(opts Options) (*Plan, error) {
 	}
 	p.checkDefaultShadowed(res.Hosts)
 	if len(conflicts) > 0 {
-		return nil, &conflictError{Paths: conflicts}
+		return nil, &ConflictError{Paths: conflicts}
 	}
 	for _, f := range res.TLSFiles {
 		if w := p.checkTLSFile(f); w != nil {
@@ -102,21 +108,26 @@ const (
 	k0sConfigPath        = "/etc/k0s/containerd.toml"
 )
 
-// findConfig fills in the config path when none was given.
-func findConfig(opts *Options) {
+// findConfig fills in the config path when none was given. It reports
+// false when none was given and no default config exists: containerd then
+// runs on its built-in defaults, which hold no registry settings, so there
+// is nothing to migrate. (A config that was named must exist.)
+func findConfig(opts *Options) bool {
 	if opts.ConfigFile != "" {
-		return
+		return true
 	}
 	opts.ConfigFile = containerdConfigPath
 	if opts.RegistriesPath != "" {
-		return
+		return true
 	}
-	if _, err := os.Stat(onDisk(opts.Root, containerdConfigPath)); err == nil {
-		return
+	if _, err := os.Stat(onDisk(opts.Root, containerdConfigPath)); !errors.Is(err, fs.ErrNotExist) {
+		return true // present, or unreadable: reading it reports why
 	}
-	if _, err := os.Stat(onDisk(opts.Root, k0sConfigPath)); err == nil {
+	if _, err := os.Stat(onDisk(opts.Root, k0sConfigPath)); !errors.Is(err, fs.ErrNotExist) {
 		opts.ConfigFile = k0sConfigPath
+		return true
 	}
+	return false
 }
 
 // checkReplaceable refuses, at plan time, a file that apply would refuse:
@@ -165,8 +176,8 @@ func loadNodeConfigs(opts *Options) ([]*convert.ConfigFile, []string, error) {
 }
 
 // convertInputs reads the inputs and converts them.
+// opts.ConfigFile is set (findConfig).
 func convertInputs(opts Options) (*convert.Result, []string, error) {
-	findConfig(&opts)
 	if opts.RegistriesPath == "" {
 		files, globs, err := loadNodeConfigs(&opts)
 		if err != nil {

@@ -57,6 +57,9 @@ type Plan struct {
 	// paths): a backup must not land where one matches, or containerd
 	// would import it.
 	ImportGlobs []string
+	// NoConfig: no config was named and none exists where containerd
+	// looks, so containerd runs on its defaults and nothing is migrated.
+	NoConfig bool
 	// Secrets are the credential values in the inputs and outputs, hidden
 	// in anything printed.
 	Secrets []string

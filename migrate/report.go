@@ -18,6 +18,9 @@ type Report struct {
 	Warnings []convert.Warning `json:"warnings"`
 	// Backups lists the backups apply made.
 	Backups []string `json:"backups,omitempty"`
+	// NoConfig: there is no containerd config, so containerd runs on
+	// its defaults and there is nothing to migrate.
+	NoConfig bool `json:"no_config,omitempty"`
 }
 
 // FileReport is one file of a Report.
@@ -33,7 +36,7 @@ type FileReport struct {
 
 // Report renders the plan; secrets are redacted unless showSecrets.
 func (p *Plan) Report(showSecrets bool) Report {
-	r := Report{Changed: p.Changed(), CertsDir: p.CertsDir, Files: []FileReport{}, Warnings: append([]convert.Warning{}, p.Warnings...)}
+	r := Report{Changed: p.Changed(), CertsDir: p.CertsDir, Files: []FileReport{}, Warnings: append([]convert.Warning{}, p.Warnings...), NoConfig: p.NoConfig}
 	redact := p.redactor(showSecrets)
 	for _, f := range p.Files {
 		fr := FileReport{Path: f.Path, Kind: f.Kind, Action: f.Action, Mode: fmt.Sprintf("%04o", f.Mode),

@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
+	"github.com/certsd-migrate/certsd-migrate/internal/lastapply"
 	"github.com/certsd-migrate/certsd-migrate/migrate"
 )
 
@@ -74,6 +76,8 @@ type invocation struct {
 	force             bool
 	strict            bool
 	k0sVersion        string
+	failOnWarnings    string
+	startedAt         string
 }
 
 // Run runs certsd-migrate with args (without the program name) and returns
@@ -88,13 +92,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts, err := c.options()
 	if err != nil {
-		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
-		return exitError
+		return c.fail(usageError{err}, stdout, stderr)
 	}
 	plan, err := migrate.Build(opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
-		return exitError
+		return c.fail(err, stdout, stderr)
+	}
+	if err := c.checkWarnings(plan); err != nil {
+		return c.fail(err, stdout, stderr)
 	}
 	if c.strict && len(plan.Warnings) > 0 {
 		// --strict: every warning is an error, and nothing is written.
@@ -105,15 +110,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	var applied *migrate.ApplyResult
+	var state nodeState
 	if c.command == "apply" && plan.Changed() {
 		if applied, err = migrate.Apply(plan, migrate.ApplyOptions{NoBackup: c.noBackup}); err != nil {
-			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
-			return exitError
+			return c.fail(err, stdout, stderr)
 		}
+		state = c.recordApply(plan, applied, stderr)
+	} else {
+		state = c.readState(stderr)
 	}
-	if err := c.print(plan, applied, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
-		return exitError
+	if err := c.print(plan, applied, state, stdout, stderr); err != nil {
+		return c.fail(err, stdout, stderr)
 	}
 	if c.command == "diff" && plan.Changed() {
 		return exitChanges
@@ -144,6 +151,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 	fs.BoolVar(&c.strict, "strict", false, "treat every warning as an error: exit 2 and write nothing")
 	fs.StringVar(&c.k0sVersion, "k0s-version", "", "k0s `version` of the node (before 1.36 k0s merges CRI drop-ins into its own config; default: told from /etc/k0s/containerd.toml)")
 	fs.BoolVar(&c.force, "force", false, "replace hosts.toml files certsd-migrate did not write (after backing them up)")
+	fs.StringVar(&c.failOnWarnings, "fail-on-warnings", "", "stop with exit 2, before writing anything, on these warning `codes` (comma-separated) or all")
+	fs.StringVar(&c.startedAt, "containerd-started-at", "", "when the node's containerd started (RFC 3339), for restart_pending (default: the running containerd's start, without --root)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	showVersion := fs.Bool("version", false, "print the version")
 	fs.SortFlags = false
@@ -152,6 +161,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if c.output == "json" { // pflag printed the message on stderr
+			_ = json.NewEncoder(stdout).Encode(errorObject{Error: errorDetail{Message: err.Error(), Kind: kindUsage}})
+		}
 		return c, exitError, true
 	}
 	switch {
@@ -164,8 +176,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 		fmt.Fprintf(stdout, "certsd-migrate %s\n", buildVersion())
 		return c, exitOK, true
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "certsd-migrate: unexpected argument %q (commands: diff, apply)\n", fs.Arg(0))
-		return c, exitError, true
+		return c, c.fail(usageError{fmt.Errorf("unexpected argument %q (commands: diff, apply)", fs.Arg(0))}, stdout, stderr), true
 	}
 	return c, 0, false
 }
@@ -207,6 +218,14 @@ func (c *invocation) options() (migrate.Options, error) {
 	if c.color != "auto" && c.color != "always" && c.color != "never" {
 		return opts, fmt.Errorf("--color must be auto, always or never, not %q", c.color)
 	}
+	if _, _, err := parseWarningCodes(c.failOnWarnings); err != nil {
+		return opts, err
+	}
+	if c.startedAt != "" {
+		if _, err := time.Parse(time.RFC3339Nano, c.startedAt); err != nil {
+			return opts, fmt.Errorf("--containerd-started-at must be an RFC 3339 time such as 2026-12-01T10:00:00Z, not %q", c.startedAt)
+		}
+	}
 	if c.root != "" {
 		if info, err := os.Stat(c.root); err != nil || !info.IsDir() {
 			return opts, errors.New("--root must name an existing directory")
@@ -231,15 +250,28 @@ func (c *invocation) options() (migrate.Options, error) {
 	return opts, nil
 }
 
-func (c *invocation) print(plan *migrate.Plan, applied *migrate.ApplyResult, stdout, stderr io.Writer) error {
+// jsonReport is the -o json output: the plan and the node's apply record.
+type jsonReport struct {
+	migrate.Report
+	LastApply *lastapply.Record `json:"last_apply,omitempty"`
+	// RestartPending: a config file changed after containerd started
+	// (absent when the start time is unknown).
+	RestartPending *bool `json:"restart_pending,omitempty"`
+}
+
+func (c *invocation) print(plan *migrate.Plan, applied *migrate.ApplyResult, state nodeState, stdout, stderr io.Writer) error {
 	if c.output == "json" {
-		r := plan.Report(c.showSecrets)
+		r := jsonReport{Report: plan.Report(c.showSecrets), LastApply: state.record, RestartPending: state.restartPending}
 		if applied != nil {
 			r.Backups = applied.Backups
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
+	}
+	if state.restartPending != nil && *state.restartPending && applied == nil {
+		fmt.Fprintf(stderr, "certsd-migrate: containerd started before certsd-migrate changed its config at %s: restart containerd to load it\n",
+			state.record.ConfigChangedAt.Format(time.RFC3339))
 	}
 	if !plan.Changed() {
 		// Like diff(1), a migrated node prints nothing (a run that plans

@@ -1,0 +1,198 @@
+// Package lastapply remembers, on the node, the last apply that changed
+// files, so a later run can tell that a node was migrated but containerd
+// has not restarted since: the trap of a rollout that stops between the
+// apply and the restart (the next run sees nothing to change, so nothing
+// would notify a restart).
+//
+// The record is /var/lib/certsd-migrate/last-apply.json (under --root). It
+// holds the wall-clock time of the last config change and the same instant
+// as seconds since boot with the boot's id, which compare exactly with a
+// process's start time from /proc and survive clock steps.
+package lastapply
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+)
+
+// Path is the record's node path.
+const Path = "/var/lib/certsd-migrate/last-apply.json"
+
+// Record is the content of the record file.
+type Record struct {
+	// Time is when the last apply that changed a file finished.
+	Time time.Time `json:"time"`
+	// Files are the node paths that apply wrote.
+	Files []string `json:"files"`
+	// ConfigChangedAt is when an apply last changed a containerd config
+	// file (zero if none ever did); containerd reads those only at start.
+	// An apply that writes only hosts.toml files keeps the earlier value.
+	ConfigChangedAt time.Time `json:"config_changed_at,omitzero"`
+	// BootID and ConfigChangedUptime place ConfigChangedAt on the boot's
+	// monotonic clock (/proc/sys/kernel/random/boot_id, /proc/uptime).
+	BootID              string  `json:"boot_id,omitempty"`
+	ConfigChangedUptime float64 `json:"config_changed_uptime,omitempty"`
+}
+
+// Read returns the node's record, or nil when there is none.
+func Read(root string) (*Record, error) {
+	data, err := os.ReadFile(onDisk(root))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", Path, err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", Path, err)
+	}
+	return &r, nil
+}
+
+// Write records an apply that wrote files at now; configChanged says
+// whether one of them is a containerd config file. The clock fields come
+// from this machine's /proc, so they are left out under a root (an offline
+// copy of a node).
+func Write(root string, files []string, configChanged bool, now time.Time) (*Record, error) {
+	r, err := Read(root)
+	if err != nil || r == nil {
+		r = &Record{} // an unreadable record is replaced
+	}
+	r.Time, r.Files = now.UTC(), files
+	if configChanged {
+		r.ConfigChangedAt, r.BootID, r.ConfigChangedUptime = r.Time, "", 0
+		if root == "" {
+			r.BootID, r.ConfigChangedUptime = bootClock()
+		}
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	path := onDisk(root)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("recording the apply: %w", err)
+	}
+	if err := renameio.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("recording the apply in %s: %w", Path, err)
+	}
+	return r, nil
+}
+
+// Start is when the running containerd started: a wall-clock time (given
+// by the caller), or seconds since the boot BootID (found in /proc).
+type Start struct {
+	Time   time.Time
+	BootID string
+	Uptime float64
+}
+
+// RestartPending reports whether a config file changed after containerd
+// started. A record on another boot's clock predates the running daemon.
+func (r *Record) RestartPending(s Start) bool {
+	if r == nil || r.ConfigChangedAt.IsZero() {
+		return false
+	}
+	if s.BootID == "" || r.BootID == "" {
+		if s.Time.IsZero() {
+			return false
+		}
+		return r.ConfigChangedAt.After(s.Time)
+	}
+	return s.BootID == r.BootID && r.ConfigChangedUptime > s.Uptime
+}
+
+// RunningContainerd finds the running containerd daemon's start time in
+// /proc. With several (k3s's and a system one), the earliest counts: if it
+// predates a change, something still runs the old config. ok is false when
+// no containerd runs.
+func RunningContainerd() (s Start, ok bool) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return s, false
+	}
+	bootID, _ := bootClock()
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(comm)) != "containerd" {
+			continue
+		}
+		started, err := processStart(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if !ok || started < s.Uptime {
+			s, ok = Start{BootID: bootID, Uptime: started}, true
+		}
+	}
+	return s, ok && bootID != ""
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's start time: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// processStart reads a process's start time, in seconds since boot, from
+// field 22 of /proc/<pid>/stat (after the parenthesised command name,
+// which may itself hold spaces and parentheses).
+func processStart(statPath string) (float64, error) {
+	data, err := os.ReadFile(statPath)
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: no command name", statPath)
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	const startField = 22 - 3 // fields 1 and 2 precede ")", field 3 is fields[0]
+	if len(fields) <= startField {
+		return 0, fmt.Errorf("%s: too few fields", statPath)
+	}
+	ticks, err := strconv.ParseUint(fields[startField], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: start time: %w", statPath, err)
+	}
+	return float64(ticks) / clockTicks, nil
+}
+
+// bootClock returns this boot's id and the seconds since it.
+func bootClock() (string, float64) {
+	id, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", 0
+	}
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return "", 0
+	}
+	fields := strings.Fields(string(up))
+	if len(fields) == 0 {
+		return "", 0
+	}
+	secs, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return "", 0
+	}
+	return strings.TrimSpace(string(id)), secs
+}
+
+func onDisk(root string) string {
+	if root == "" {
+		return Path
+	}
+	return filepath.Join(root, Path)
+}
