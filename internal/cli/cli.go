@@ -161,10 +161,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if c.output == "json" { // pflag printed the message on stderr
-			_ = json.NewEncoder(stdout).Encode(errorObject{Error: errorDetail{Message: err.Error(), Kind: kindUsage}})
-		}
-		return c, exitError, true
+		// pflag prints nothing with ContinueOnError.
+		return c, c.fail(usageError{err}, stdout, stderr), true
 	}
 	switch {
 	case *help:

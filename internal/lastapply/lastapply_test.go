@@ -1,0 +1,102 @@
+package lastapply
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestWriteKeepsTheLastConfigChange(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if _, err := Write(root, []string{"/etc/containerd/config.toml", "/etc/containerd/certs.d/a/hosts.toml"}, true, t0); err != nil {
+		t.Fatal(err)
+	}
+	// A later apply that writes only a hosts.toml must not forget that the
+	// config changed at t0 (a restart may still be pending).
+	r, err := Write(root, []string{"/etc/containerd/certs.d/b/hosts.toml"}, false, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := Read(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []*Record{r, read} {
+		if !rec.ConfigChangedAt.Equal(t0) || !rec.Time.Equal(t0.Add(time.Hour)) || len(rec.Files) != 1 {
+			t.Errorf("record = %+v", rec)
+		}
+	}
+	if !read.RestartPending(Start{Time: t0.Add(-time.Minute)}) || read.RestartPending(Start{Time: t0.Add(time.Minute)}) {
+		t.Error("RestartPending does not compare with the config change time")
+	}
+}
+
+func TestReadNoRecord(t *testing.T) {
+	r, err := Read(t.TempDir())
+	if r != nil || err != nil {
+		t.Errorf("Read = %v, %v; want nil, nil", r, err)
+	}
+	var none *Record
+	if none.RestartPending(Start{Time: time.Now()}) {
+		t.Error("no record, yet a restart is pending")
+	}
+}
+
+func TestRestartPending(t *testing.T) {
+	changed := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	live := &Record{ConfigChangedAt: changed, BootID: "boot-a", ConfigChangedUptime: 500}
+	offline := &Record{ConfigChangedAt: changed}
+	tests := []struct {
+		name  string
+		rec   *Record
+		start Start
+		want  bool
+	}{
+		{"started before, same boot", live, Start{BootID: "boot-a", Uptime: 400}, true},
+		{"started after, same boot", live, Start{BootID: "boot-a", Uptime: 600}, false},
+		{"same tick", live, Start{BootID: "boot-a", Uptime: 500}, false},
+		{"rebooted since", live, Start{BootID: "boot-b", Uptime: 10}, false},
+		{"wall clock before", live, Start{Time: changed.Add(-time.Second)}, true},
+		{"wall clock after", offline, Start{Time: changed.Add(time.Second)}, false},
+		{"offline record, boot clock only", offline, Start{BootID: "boot-a", Uptime: 1}, false},
+		{"no config change", &Record{Time: changed}, Start{Time: changed.Add(-time.Hour)}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.rec.RestartPending(tt.start); got != tt.want {
+			t.Errorf("%s: RestartPending = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestProcessStart(t *testing.T) {
+	dir := t.TempDir()
+	// The command name may hold spaces and parentheses; field 22 is the
+	// start time in clock ticks.
+	stat := "1234 (contain) erd) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 12 0 98765 1000000 500 18446744073709551615\n"
+	path := filepath.Join(dir, "stat")
+	if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := processStart(path)
+	if err != nil || got != 987.65 {
+		t.Errorf("processStart = %v, %v; want 987.65", got, err)
+	}
+	if _, err := processStart(filepath.Join(dir, "missing")); err == nil {
+		t.Error("no error for a missing stat file")
+	}
+}
+
+// TestThisProcessStart checks the field arithmetic against a real process:
+// this test started after boot and before now.
+func TestThisProcessStart(t *testing.T) {
+	start, err := processStart("/proc/self/stat")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	_, uptime := bootClock()
+	if start <= 0 || start > uptime {
+		t.Errorf("this process started at %v s after boot, but the uptime is %v s", start, uptime)
+	}
+}
