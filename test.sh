@@ -9,8 +9,9 @@ cd "$(dirname "$0")"
 
 if [ "$(id -u)" -eq 0 ]; then
 	bash e2e/install-deps.sh
+	bash ansible/install-deps.sh
 else
-	echo "test.sh: not root, so the e2e suite's packages are not installed (it skips, or fails under CI=true)"
+	echo "test.sh: not root, so the e2e and Ansible suites' packages are not installed (they skip, or fail under CI=true)"
 fi
 
 echo "== gofmt"
