@@ -286,3 +286,19 @@ func TestModulePythons(t *testing.T) {
 	}
 	t.Logf("ran under %v", pythons)
 }
+
+// TestModuleWithoutBinary: a collection built without binaries, on a node
+// without certsd-migrate, fails with a message that says what to do.
+func TestModuleWithoutBinary(t *testing.T) {
+	requireAnsible(t)
+	bare := t.TempDir()
+	if err := copyTree(collectionSource, filepath.Join(bare, collectionSource)); err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(t, []fleetHost{{name: "node", golden: "v2-dotted-keys"}}, "")
+	run := runAnsible(t, f.dir, []string{"ANSIBLE_COLLECTIONS_PATH=" + bare, "PATH=/usr/bin:/bin"},
+		"ansible", "-i", "inventory.yml", "node", "--check", "-m", moduleName, "-a", "root="+f.root("node"))
+	if run.exit == 0 || !strings.Contains(run.output, "ansible/build.sh") {
+		t.Errorf("exit %d, want a failure naming ansible/build.sh:\n%s", run.exit, run.output)
+	}
+}

@@ -341,7 +341,10 @@ def tool_error(rc, stdout, stderr):
 def run_module():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    binary = params.get("binary") or module.get_bin_path("certsd-migrate", required=True)
+    binary = params.get("binary") or module.get_bin_path("certsd-migrate")
+    if not binary:
+        module.fail_json(msg="certsd-migrate is not on the node's PATH and the collection carries no binary for "
+                             "the node's architecture (build them with ansible/build.sh)", changed=False, cmd=[])
     cmd = command_line(binary, params, module.check_mode)
     rc, stdout, stderr = module.run_command(cmd, environ_update=dict(NO_COLOR="1", LC_ALL="C"))
 
