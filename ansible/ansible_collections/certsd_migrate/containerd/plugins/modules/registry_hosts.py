@@ -224,6 +224,13 @@ last_apply:
   returned: when the node has been migrated by certsd-migrate
   type: dict
   sample: {time: "2026-12-01T10:31:02.5Z", restart_required: true, files: [/etc/containerd/config.toml]}
+no_config:
+  description:
+    - The node has no containerd config where containerd looks for one, so containerd
+      runs on its defaults and there is nothing to migrate.
+  returned: success
+  type: bool
+  sample: false
 backups:
   description: Backup copies made of replaced files.
   returned: when files were replaced
@@ -377,6 +384,7 @@ def run_module():
         warning_codes=sorted(set(w["code"] for w in warnings if w["code"])),
         restart_required=any(f.get("kind") == "config" for f in touched),
         backups=report.get("backups") or [],
+        no_config=bool(report.get("no_config")),
     )
     # restart_pending: the tool knows it when it knows containerd's start
     # time; an apply that changed a config file in this very run makes it
