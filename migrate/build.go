@@ -57,7 +57,7 @@ func Build(opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Root: opts.Root, CertsDir: res.CertsDir, Warnings: res.Warnings, ImportGlobs: globs, Secrets: res.Secrets}
+	p := &Plan{Root: opts.Root, ConfigFile: opts.ConfigFile, CertsDir: res.CertsDir, Warnings: res.Warnings, ImportGlobs: globs, Secrets: res.Secrets}
 	for _, c := range res.ConfigEdits {
 		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Create, After: c.After, Mode: 0o644}
 		if err := p.checkReplaceable(c.Path); err != nil {

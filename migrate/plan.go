@@ -57,6 +57,9 @@ type Plan struct {
 	// paths): a backup must not land where one matches, or containerd
 	// would import it.
 	ImportGlobs []string
+	// ConfigFile is the main config file, the one containerd is started
+	// with (its imports are read from it).
+	ConfigFile string
 	// NoConfig: no config was named and none exists where containerd
 	// looks, so containerd runs on its defaults and nothing is migrated.
 	NoConfig bool

@@ -117,7 +117,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		state = c.recordApply(plan, applied, stderr)
 	} else {
-		state = c.readState(stderr)
+		state = c.readState(plan, stderr)
 	}
 	if err := c.print(plan, applied, state, stdout, stderr); err != nil {
 		return c.fail(err, stdout, stderr)

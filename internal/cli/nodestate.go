@@ -88,7 +88,7 @@ type nodeState struct {
 // containerdStart is when the node's containerd started: --containerd-started-at,
 // else, on the real root, the running daemon's start in /proc. Under --root
 // the running daemon is not the node's, so it is unknown.
-func (c *invocation) containerdStart() (lastapply.Start, bool) {
+func (c *invocation) containerdStart(config string) (lastapply.Start, bool) {
 	if c.startedAt != "" {
 		t, _ := time.Parse(time.RFC3339Nano, c.startedAt) // validated in options
 		return lastapply.Start{Time: t}, true
@@ -96,7 +96,7 @@ func (c *invocation) containerdStart() (lastapply.Start, bool) {
 	if c.root != "" {
 		return lastapply.Start{}, false
 	}
-	return lastapply.RunningContainerd()
+	return lastapply.RunningContainerd(config)
 }
 
 // recordApply remembers an apply that wrote files, then reports the state.
@@ -107,28 +107,31 @@ func (c *invocation) recordApply(plan *migrate.Plan, applied *migrate.ApplyResul
 	for _, f := range plan.Files {
 		configChanged = configChanged || (f.Kind == migrate.ConfigKind && f.Action != migrate.Unchanged)
 	}
-	rec, err := lastapply.Write(c.root, applied.Written, configChanged, time.Now())
+	rec, err := lastapply.Write(c.root, plan.ConfigFile, applied.Written, configChanged, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: warning: %v; containerd must still be restarted\n", err)
 		t := configChanged
 		return nodeState{restartPending: &t}
 	}
-	return c.state(rec)
+	return c.state(plan, rec)
 }
 
 // readState reads the record of earlier applies.
-func (c *invocation) readState(stderr io.Writer) nodeState {
+func (c *invocation) readState(plan *migrate.Plan, stderr io.Writer) nodeState {
 	rec, err := lastapply.Read(c.root)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: warning: %v (ignored)\n", err)
 	}
-	return c.state(rec)
+	return c.state(plan, rec)
 }
 
-func (c *invocation) state(rec *lastapply.Record) nodeState {
+func (c *invocation) state(plan *migrate.Plan, rec *lastapply.Record) nodeState {
+	if plan.NoConfig {
+		return nodeState{}
+	}
 	s := nodeState{record: rec}
-	if start, ok := c.containerdStart(); ok {
-		pending := rec.RestartPending(start)
+	if start, ok := c.containerdStart(plan.ConfigFile); ok {
+		pending := rec.RestartPending(plan.ConfigFile, start)
 		s.restartPending = &pending
 	}
 	return s

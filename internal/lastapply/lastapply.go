@@ -29,6 +29,9 @@ const Path = "/var/lib/certsd-migrate/last-apply.json"
 
 // Record is the content of the record file.
 type Record struct {
+	// Config is the main config file of the apply, the one containerd is
+	// started with: a restart is pending only for the daemon reading it.
+	Config string `json:"config"`
 	// Time is when the last apply that changed a file finished.
 	Time time.Time `json:"time"`
 	// Files are the node paths that apply wrote.
@@ -59,16 +62,16 @@ func Read(root string) (*Record, error) {
 	return &r, nil
 }
 
-// Write records an apply that wrote files at now; configChanged says
-// whether one of them is a containerd config file. The clock fields come
-// from this machine's /proc, so they are left out under a root (an offline
-// copy of a node).
-func Write(root string, files []string, configChanged bool, now time.Time) (*Record, error) {
+// Write records an apply of the main config file config that wrote files
+// at now; configChanged says whether one of them is a containerd config
+// file. The clock fields come from this machine's /proc, so they are left
+// out under a root (an offline copy of a node).
+func Write(root, config string, files []string, configChanged bool, now time.Time) (*Record, error) {
 	r, err := Read(root)
-	if err != nil || r == nil {
-		r = &Record{} // an unreadable record is replaced
+	if err != nil || r == nil || r.Config != config {
+		r = &Record{} // an unreadable record, or another config's, is replaced
 	}
-	r.Time, r.Files = now.UTC(), files
+	r.Config, r.Time, r.Files = config, now.UTC(), files
 	if configChanged {
 		r.ConfigChangedAt, r.BootID, r.ConfigChangedUptime = r.Time, "", 0
 		if root == "" {
@@ -97,10 +100,11 @@ type Start struct {
 	Uptime float64
 }
 
-// RestartPending reports whether a config file changed after containerd
-// started. A record on another boot's clock predates the running daemon.
-func (r *Record) RestartPending(s Start) bool {
-	if r == nil || r.ConfigChangedAt.IsZero() {
+// RestartPending reports whether the config file config, or a file it
+// imports, changed after containerd started. A record on another boot's
+// clock predates the running daemon.
+func (r *Record) RestartPending(config string, s Start) bool {
+	if r == nil || r.ConfigChangedAt.IsZero() || r.Config != config {
 		return false
 	}
 	if s.BootID == "" || r.BootID == "" {
@@ -112,11 +116,12 @@ func (r *Record) RestartPending(s Start) bool {
 	return s.BootID == r.BootID && r.ConfigChangedUptime > s.Uptime
 }
 
-// RunningContainerd finds the running containerd daemon's start time in
-// /proc. With several (k3s's and a system one), the earliest counts: if it
-// predates a change, something still runs the old config. ok is false when
-// no containerd runs.
-func RunningContainerd() (s Start, ok bool) {
+// RunningContainerd finds, in /proc, the start time of the running
+// containerd daemon that reads the main config file config (its --config or
+// -c argument, else containerd's default). With several, the earliest
+// counts: if it predates a change, something still runs the old config. ok
+// is false when no such containerd runs.
+func RunningContainerd(config string) (s Start, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return s, false
@@ -130,6 +135,10 @@ func RunningContainerd() (s Start, ok bool) {
 		if err != nil || strings.TrimSpace(string(comm)) != "containerd" {
 			continue
 		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || filepath.Clean(configArg(strings.Split(string(cmdline), "\x00"))) != filepath.Clean(config) {
+			continue
+		}
 		started, err := processStart(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
 			continue
@@ -139,6 +148,26 @@ func RunningContainerd() (s Start, ok bool) {
 		}
 	}
 	return s, ok && bootID != ""
+}
+
+// defaultConfig is the config containerd reads without --config.
+const defaultConfig = "/etc/containerd/config.toml"
+
+// configArg is the config file a containerd command line names: --config
+// or -c, as the next argument or after "=" (k0s and k3s both pass one).
+func configArg(args []string) string {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		for _, flag := range []string{"--config", "-c"} {
+			switch {
+			case a == flag && i+1 < len(args):
+				return args[i+1]
+			case strings.HasPrefix(a, flag+"="):
+				return strings.TrimPrefix(a, flag+"=")
+			}
+		}
+	}
+	return defaultConfig
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's start time: 100 on

@@ -9,13 +9,14 @@ import (
 
 func TestWriteKeepsTheLastConfigChange(t *testing.T) {
 	root := t.TempDir()
+	const cfg = "/etc/containerd/config.toml"
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	if _, err := Write(root, []string{"/etc/containerd/config.toml", "/etc/containerd/certs.d/a/hosts.toml"}, true, t0); err != nil {
+	if _, err := Write(root, cfg, []string{"/etc/containerd/config.toml", "/etc/containerd/certs.d/a/hosts.toml"}, true, t0); err != nil {
 		t.Fatal(err)
 	}
 	// A later apply that writes only a hosts.toml must not forget that the
 	// config changed at t0 (a restart may still be pending).
-	r, err := Write(root, []string{"/etc/containerd/certs.d/b/hosts.toml"}, false, t0.Add(time.Hour))
+	r, err := Write(root, cfg, []string{"/etc/containerd/certs.d/b/hosts.toml"}, false, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,8 +29,16 @@ func TestWriteKeepsTheLastConfigChange(t *testing.T) {
 			t.Errorf("record = %+v", rec)
 		}
 	}
-	if !read.RestartPending(Start{Time: t0.Add(-time.Minute)}) || read.RestartPending(Start{Time: t0.Add(time.Minute)}) {
+	if !read.RestartPending(cfg, Start{Time: t0.Add(-time.Minute)}) || read.RestartPending(cfg, Start{Time: t0.Add(time.Minute)}) {
 		t.Error("RestartPending does not compare with the config change time")
+	}
+	// Another config's apply replaces the record: its own change counts.
+	other, err := Write(root, "/etc/k0s/containerd.toml", []string{"/etc/k0s/containerd.d/r.toml"}, false, t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !other.ConfigChangedAt.IsZero() || other.RestartPending(cfg, Start{Time: t0.Add(-time.Minute)}) {
+		t.Errorf("a record for another config: %+v", other)
 	}
 }
 
@@ -39,15 +48,16 @@ func TestReadNoRecord(t *testing.T) {
 		t.Errorf("Read = %v, %v; want nil, nil", r, err)
 	}
 	var none *Record
-	if none.RestartPending(Start{Time: time.Now()}) {
+	if none.RestartPending("/etc/containerd/config.toml", Start{Time: time.Now()}) {
 		t.Error("no record, yet a restart is pending")
 	}
 }
 
 func TestRestartPending(t *testing.T) {
 	changed := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	live := &Record{ConfigChangedAt: changed, BootID: "boot-a", ConfigChangedUptime: 500}
-	offline := &Record{ConfigChangedAt: changed}
+	const cfg = "/etc/containerd/config.toml"
+	live := &Record{Config: cfg, ConfigChangedAt: changed, BootID: "boot-a", ConfigChangedUptime: 500}
+	offline := &Record{Config: cfg, ConfigChangedAt: changed}
 	tests := []struct {
 		name  string
 		rec   *Record
@@ -61,10 +71,11 @@ func TestRestartPending(t *testing.T) {
 		{"wall clock before", live, Start{Time: changed.Add(-time.Second)}, true},
 		{"wall clock after", offline, Start{Time: changed.Add(time.Second)}, false},
 		{"offline record, boot clock only", offline, Start{BootID: "boot-a", Uptime: 1}, false},
-		{"no config change", &Record{Time: changed}, Start{Time: changed.Add(-time.Hour)}, false},
+		{"no config change", &Record{Config: cfg, Time: changed}, Start{Time: changed.Add(-time.Hour)}, false},
+		{"another config's record", &Record{Config: "/other.toml", ConfigChangedAt: changed}, Start{Time: changed.Add(-time.Hour)}, false},
 	}
 	for _, tt := range tests {
-		if got := tt.rec.RestartPending(tt.start); got != tt.want {
+		if got := tt.rec.RestartPending(cfg, tt.start); got != tt.want {
 			t.Errorf("%s: RestartPending = %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -98,5 +109,23 @@ func TestThisProcessStart(t *testing.T) {
 	_, uptime := bootClock()
 	if start <= 0 || start > uptime {
 		t.Errorf("this process started at %v s after boot, but the uptime is %v s", start, uptime)
+	}
+}
+
+func TestConfigArg(t *testing.T) {
+	tests := []struct {
+		cmdline []string
+		want    string
+	}{
+		{[]string{"/usr/bin/containerd"}, "/etc/containerd/config.toml"},
+		{[]string{"containerd", "--config", "/etc/k0s/containerd.toml"}, "/etc/k0s/containerd.toml"},
+		{[]string{"containerd", "--config=/etc/k0s/containerd.toml", ""}, "/etc/k0s/containerd.toml"},
+		{[]string{"containerd", "-c", "/var/lib/rancher/k3s/agent/etc/containerd/config.toml", "-a", "/run/k3s/containerd/containerd.sock"}, "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"},
+		{[]string{"containerd", "--log-level", "debug"}, "/etc/containerd/config.toml"},
+	}
+	for _, tt := range tests {
+		if got := configArg(tt.cmdline); got != tt.want {
+			t.Errorf("configArg(%q) = %q, want %q", tt.cmdline, got, tt.want)
+		}
 	}
 }

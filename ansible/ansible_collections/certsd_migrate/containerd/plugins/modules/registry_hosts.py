@@ -223,7 +223,8 @@ last_apply:
   description: The record of the last apply that changed files on this node.
   returned: when the node has been migrated by certsd-migrate
   type: dict
-  sample: {time: "2026-12-01T10:31:02.5Z", restart_required: true, files: [/etc/containerd/config.toml]}
+  sample: {config: /etc/containerd/config.toml, time: "2026-12-01T10:31:02.5Z",
+           config_changed_at: "2026-12-01T10:31:02.5Z", files: [/etc/containerd/config.toml]}
 no_config:
   description:
     - The node has no containerd config where containerd looks for one, so containerd
