@@ -2,6 +2,7 @@ package lastapply
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -127,5 +128,61 @@ func TestConfigArg(t *testing.T) {
 		if got := configArg(tt.cmdline); got != tt.want {
 			t.Errorf("configArg(%q) = %q, want %q", tt.cmdline, got, tt.want)
 		}
+	}
+}
+
+// TestRunningContainerd starts a process named containerd with a --config
+// and finds its start on the boot clock: after a record written before it,
+// before one written after it.
+func TestRunningContainerd(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	dir := t.TempDir()
+	writeTest(t, filepath.Join(dir, "go.mod"), "module fake\n\ngo 1.21\n")
+	writeTest(t, filepath.Join(dir, "main.go"), "package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(time.Minute) }\n")
+	build := exec.Command("go", "build", "-o", "containerd", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building a fake containerd: %v\n%s", err, out)
+	}
+	config := filepath.Join(dir, "config.toml")
+	root := t.TempDir()
+	before, err := Write(root, config, []string{config}, true, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.BootID, before.ConfigChangedUptime = bootClock() // Write leaves them out under a root
+	time.Sleep(20 * time.Millisecond)                       // past the 10 ms clock tick
+
+	daemon := exec.Command(filepath.Join(dir, "containerd"), "--config="+config)
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	time.Sleep(20 * time.Millisecond)
+	after := *before
+	after.BootID, after.ConfigChangedUptime = bootClock()
+
+	start, ok := RunningContainerd(config)
+	if !ok {
+		t.Fatal("the running fake containerd was not found")
+	}
+	if before.RestartPending(config, start) {
+		t.Errorf("a change before the daemon started is pending (start %+v, change at %v)", start, before.ConfigChangedUptime)
+	}
+	if !after.RestartPending(config, start) {
+		t.Errorf("a change after the daemon started is not pending (start %+v, change at %v)", start, after.ConfigChangedUptime)
+	}
+	if _, ok := RunningContainerd(filepath.Join(dir, "other.toml")); ok {
+		t.Error("found a containerd for a config it does not read")
+	}
+}
+
+func writeTest(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
