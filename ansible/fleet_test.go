@@ -181,12 +181,12 @@ func (f *simFleet) playbook(t *testing.T, args ...string) ansibleRun {
 		append([]string{"-i", "inventory.yml", "certsd_migrate.containerd.rolling_upgrade"}, args...)...)
 }
 
-// report reads the fleet report the playbook wrote.
-func (f *simFleet) report(t *testing.T) map[string]hostReport {
+// report reads the fleet report the playbook wrote in run.
+func (f *simFleet) report(t *testing.T, run ansibleRun) map[string]hostReport {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(f.dir, "report.json"))
 	if err != nil {
-		t.Fatalf("no fleet report: %v", err)
+		t.Fatalf("no fleet report: %v\n%s", err, run.output)
 	}
 	var r map[string]hostReport
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -304,7 +304,7 @@ func TestFleetRollingUpgrade(t *testing.T) {
 		}
 	}
 	checkRecap := check.recap()
-	checkReport := f.report(t)
+	checkReport := f.report(t, check)
 	for _, h := range f.hosts {
 		r, rep := checkRecap[h.name], checkReport[h.name]
 		switch {
@@ -443,7 +443,7 @@ func TestStoppedRollout(t *testing.T) {
 	if !pending(t, f, "node-5") {
 		t.Errorf("node-5: the tool does not report the failed restart as pending")
 	}
-	rep := f.report(t)
+	rep := f.report(t, first)
 	if e := rep["node-5"].Error; e == nil || !strings.Contains(*e, "containerd restart failed") {
 		t.Errorf("node-5: report error %v, want the failed restart", e)
 	}

@@ -257,7 +257,7 @@ func TestAnsibleDoc(t *testing.T) {
 func TestAnsibleLint(t *testing.T) {
 	requireAnsible(t)
 	coll := filepath.Join(collectionsPath(t), collectionSource)
-	cmd := exec.Command("ansible-lint", "--offline", "--nocolor", "playbooks/rolling_upgrade.yml")
+	cmd := exec.Command("ansible-lint", "--offline", "--nocolor", "playbooks/")
 	cmd.Dir = coll
 	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+collectionsPath(t), "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
