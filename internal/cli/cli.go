@@ -107,6 +107,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		}
 		fmt.Fprintln(stderr, "certsd-migrate: --strict makes every warning an error; nothing was written")
+		if c.output == "json" {
+			c.encodeError(c.strictError(plan), stdout)
+		}
 		return exitError
 	}
 	var applied *migrate.ApplyResult

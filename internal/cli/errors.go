@@ -75,9 +75,14 @@ func describe(err error) errorDetail {
 func (c *invocation) fail(err error, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 	if c.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(errorObject{Error: describe(err)}) // stderr has it already
+		c.encodeError(err, stdout)
 	}
 	return exitError
+}
+
+// encodeError writes err's JSON error object.
+func (c *invocation) encodeError(err error, stdout io.Writer) {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(errorObject{Error: describe(err)}) // stderr has the message already
 }

@@ -42,6 +42,7 @@ func TestJSONErrors(t *testing.T) {
 		{"extra argument", []string{"diff", "--root", plain, "extra"}, "usage", "", 0, 0, `unexpected argument "extra"`},
 		{"missing named config", []string{"diff", "--root", plain, "--config", "/etc/none.toml"}, "system", "", 0, 0, "reading /etc/none.toml"},
 		{"warnings", []string{"apply", "--root", plain, "--fail-on-warnings", "all"}, "warnings", "/etc/containerd/config.toml", 4, 2, "[auth-kept-in-config] (--fail-on-warnings auth-kept-in-config); nothing was written"},
+		{"strict", []string{"apply", "--root", plain, "--strict"}, "warnings", "/etc/containerd/config.toml", 4, 2, "[auth-kept-in-config] (--strict makes every warning an error); nothing was written"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,8 +62,12 @@ func TestJSONErrors(t *testing.T) {
 			if got.Kind != tt.kind || got.File != tt.file || got.Line != tt.line || got.Column != tt.col || !strings.Contains(got.Message, tt.msg) {
 				t.Errorf("error = %+v, want kind %s at %s:%d:%d with %q", got, tt.kind, tt.file, tt.line, tt.col, tt.msg)
 			}
-			if !strings.Contains(stderr, tt.msg) {
-				t.Errorf("stderr lacks the message: %s", stderr)
+			inStderr := tt.msg
+			if tt.name == "strict" { // --strict prints each warning as an error line
+				inStderr = "--strict makes every warning an error; nothing was written"
+			}
+			if !strings.Contains(stderr, inStderr) {
+				t.Errorf("stderr lacks %q: %s", inStderr, stderr)
 			}
 			if strings.Contains(stdout, "hunter2-secret") {
 				t.Error("the error object shows the password")

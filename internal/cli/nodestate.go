@@ -16,6 +16,7 @@ import (
 type warningsError struct {
 	matched []convert.Warning
 	first   convert.Warning
+	flag    string // "" is --fail-on-warnings
 }
 
 func (e *warningsError) Error() string {
@@ -26,6 +27,9 @@ func (e *warningsError) Error() string {
 			seen[w.Code] = true
 			codes = append(codes, w.Code)
 		}
+	}
+	if e.flag != "" {
+		return fmt.Sprintf("%s (%s makes every warning an error); nothing was written", e.first, e.flag)
 	}
 	return fmt.Sprintf("%s (--fail-on-warnings %s); nothing was written", e.first, strings.Join(codes, ","))
 }
@@ -76,6 +80,13 @@ func (c *invocation) checkWarnings(plan *migrate.Plan) error {
 		return nil
 	}
 	return &warningsError{matched: matched, first: matched[0]}
+}
+
+// strictError is --strict's refusal as a warningsError, for the JSON
+// error object (the text form is plan.WriteErrors).
+func (c *invocation) strictError(plan *migrate.Plan) error {
+	ws := plan.Report(c.showSecrets).Warnings // redacted
+	return &warningsError{matched: ws, first: ws[0], flag: "--strict"}
 }
 
 // nodeState is what the node's apply record says about containerd.

@@ -81,6 +81,11 @@ options:
       - The containerd that will read the output, for example C(1.6.20), C(1.7) or C(2.1).
       - Default output valid on every release from 1.6.17 through 2.x.
     type: str
+  k0s_version:
+    description:
+      - The k0s release of the node, for example C(1.35) or C(v1.36.3+k0s.0).
+      - Default told from what C(/etc/k0s/containerd.toml) imports.
+    type: str
   to_config_version:
     description:
       - Rewrite older config files as this config version (k0s 1.36 needs C(3)).
@@ -99,7 +104,8 @@ options:
   fail_on_warnings:
     description:
       - Warning codes that fail the task before anything is written, or C(all).
-      - The codes are listed in the README's "Warning codes" table.
+      - The codes are listed in the README's "Warning codes" table. C(all) is the
+        CLI's C(--strict).
     type: list
     elements: str
     default: []
@@ -152,6 +158,11 @@ EXAMPLES = r"""
   register: migration
   notify: Restart containerd
 
+- name: Migrate a k0s 1.36 node's drop-in, rewritten as version 3
+  certsd_migrate.containerd.registry_hosts:
+    k0s_version: "1.36"
+    to_config_version: 3
+
 - name: Convert k3s's registries.yaml for the upstream containerd of a node copy
   certsd_migrate.containerd.registry_hosts:
     root: /srv/node-copy
@@ -162,7 +173,6 @@ EXAMPLES = r"""
     certs_dir: /etc/containerd/certs.d
     force: false
     backup: true
-    to_config_version: 3
     containerd_started_at: "2026-12-01T10:00:00Z"
     fail_on_warnings: all
 """
@@ -265,6 +275,7 @@ VALUE_FLAGS = [
     ("root", "--root"),
     ("auth", "--auth"),
     ("containerd_version", "--containerd-version"),
+    ("k0s_version", "--k0s-version"),
     ("to_config_version", "--to-config-version"),
     ("containerd_started_at", "--containerd-started-at"),
 ]
@@ -278,6 +289,7 @@ ARGUMENT_SPEC = dict(
     root=dict(type="path"),
     auth=dict(type="str", choices=["keep", "header"], default="keep"),
     containerd_version=dict(type="str"),
+    k0s_version=dict(type="str"),
     to_config_version=dict(type="int", choices=[3]),
     force=dict(type="bool", default=False),
     backup=dict(type="bool", default=True),
