@@ -5,32 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/google/renameio/v2"
 )
 
 // ApplyOptions control Apply.
 type ApplyOptions struct {
 	// NoBackup skips the timestamped backups FileChange.Backup asks for.
+	// The journal's record of the last apply still holds the originals.
 	NoBackup bool
 	// Now is the clock for backup names; nil means time.Now.
 	Now func() time.Time
 
 	// fail, when set, is called at each step with the step's name and node
-	// path, and an error from it fails that step. The steps are "write"
-	// (before a file is replaced), "wrote" (after) and "undo" (before each
-	// rollback step). Tests use it to fail midway.
+	// path, and an error from it fails that step. The steps are "journal"
+	// (before the journal is written), "mkdir", "backup", "write" (before
+	// a file's temporary copy is made), "sync", "rename", "dirsync",
+	// "wrote" (after a file is in place), "commit" and "undo" (before each
+	// rollback step). Tests use it to fail midway, or to panic there as a
+	// crash would stop the process.
 	fail func(step, path string) error
 }
 
 // ApplyResult says what Apply did.
 type ApplyResult struct {
-	Written []string // node paths of the files created or replaced, in plan order
+	Written []string // node paths of the files created or replaced, in the order written
 	Backups []string // node paths of the backups made
 }
 
@@ -42,34 +44,70 @@ var errChanged = errors.New("changed since the preview; run again")
 const backupTimeFormat = "20060102T150405Z"
 
 // Apply writes the plan's changes to the node. It first checks that no file
-// changed since the plan was made, and writes nothing if one did. Each file
-// is replaced atomically, and if any step fails everything done so far is
-// undone: the node ends up either fully migrated or as it was.
+// changed since the plan was made, and writes nothing if one did.
+//
+// The node is migrated by one rename: every hosts file is written first,
+// each config file last, so that until the config's rename containerd
+// reads the node as before. Before the first write the plan, with the
+// original bytes of every file it modifies, goes to the journal; a process
+// killed midway leaves the journal, and the next run finishes or undoes
+// the apply from it (Recover). The journal becomes the record of the last
+// apply once everything is written: that rename is the commit. If a step
+// fails, everything done so far is undone.
+//
+// The caller holds the node's lock (Lock) from before the plan was built.
 func Apply(p *Plan, opts ApplyOptions) (*ApplyResult, error) {
 	changes, err := changesOf(p)
 	if err != nil {
 		return nil, err
 	}
+	n, err := openNode(p.Root)
+	if err != nil {
+		return nil, err
+	}
+	defer n.close()
 	olds := make([]fileState, len(changes))
 	for i, c := range changes {
-		if olds[i], err = currentState(p, c); err != nil {
+		if olds[i], err = currentState(n, c); err != nil {
 			return nil, err
 		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &applier{plan: p, opts: opts, stamp: opts.Now().UTC().Format(backupTimeFormat)}
+	a := &applier{n: n, plan: p, opts: opts, stamp: opts.Now().UTC().Format(backupTimeFormat)}
+	dirs, err := a.missingDirs(changes)
+	if err != nil {
+		return nil, err
+	}
+	j := newJournal(p, changes, olds, dirs, opts.Now())
+	err = a.step("journal", journalPath)
+	if err == nil {
+		err = writeJournal(n, journalPath, j)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the journal %s: %w; nothing else was written, the node is as it was", journalPath, err)
+	}
+	a.journaled = true
 	for i, c := range changes {
 		if err := a.apply(c, olds[i]); err != nil {
 			return nil, a.rollback(err)
 		}
 	}
+	if err := a.step("commit", journalPath); err != nil {
+		return nil, a.rollback(err)
+	}
+	// Every file is written. Should the journal's rename fail, the next
+	// run finds the journal with nothing left to do but this commit: the
+	// node is migrated either way.
+	commitJournal(n)
 	return &a.result, nil
 }
 
-// changesOf returns the plan's files that Apply must write, and rejects
-// plans it cannot carry out safely.
+// changesOf returns the plan's files that Apply must write, hosts files
+// before config files (a config's rename is what switches containerd to
+// the hosts files, so they must all be there first), and rejects plans it
+// cannot carry out safely.
 func changesOf(p *Plan) ([]FileChange, error) {
 	var changes []FileChange
 	seen := make(map[string]bool)
@@ -81,31 +119,50 @@ func changesOf(p *Plan) ([]FileChange, error) {
 			return nil, fmt.Errorf("%s: unknown plan action %q", c.Path, c.Action)
 		case c.Mode.Perm() == 0:
 			return nil, fmt.Errorf("%s: the plan gives the file no permissions", c.Path)
-		case seen[filepath.Clean(c.Path)]:
+		case seen[path.Clean(c.Path)]:
 			// A second write would make the first one's rollback wrong.
 			return nil, fmt.Errorf("%s: listed twice in the plan", c.Path)
 		}
-		seen[filepath.Clean(c.Path)] = true
+		seen[path.Clean(c.Path)] = true
 		changes = append(changes, c)
 	}
+	slices.SortStableFunc(changes, func(a, b FileChange) int { return writeRank(a) - writeRank(b) })
 	return changes, nil
+}
+
+// writeRank orders an apply's writes: hosts files, then config files that
+// only lose settings, then the config file that gains config_path. With
+// several config files the renames cannot be one; this order keeps
+// containerd in the legacy mode it was in (the CRI plugin loads) until the
+// last rename, and the journal covers the moment between them.
+func writeRank(c FileChange) int {
+	switch {
+	case c.Kind != ConfigKind:
+		return 0
+	case bytes.Contains(c.After, []byte("config_path")) && !bytes.Contains(c.Before, []byte("config_path")):
+		return 2
+	}
+	return 1
 }
 
 // fileState is what Apply must know of a file it replaces: the owner to
 // give the new file, and how to restore the old one.
 type fileState struct {
-	mode  fs.FileMode
-	owner *owner // nil for a file Apply creates
+	mode  fs.FileMode // permissions with the setuid, setgid and sticky bits
+	owner *owner      // nil for a file Apply creates
 }
 
 type owner struct{ uid, gid int }
 
+// specialBits are the mode bits besides the permissions that a replaced
+// file keeps.
+const specialBits = fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
 // currentState checks that c's file is still as the plan saw it: absent
 // for Create, holding exactly c.Before for Modify. The Action decides, not
 // whether Before is nil, so an empty existing file cannot pass for absent.
-func currentState(p *Plan, c FileChange) (fileState, error) {
-	path := p.diskPath(c.Path)
-	fi, err := os.Lstat(path)
+func currentState(n *node, c FileChange) (fileState, error) {
+	fi, err := n.lstat(c.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && c.Action == Create:
 		return fileState{}, nil
@@ -117,24 +174,30 @@ func currentState(p *Plan, c FileChange) (fileState, error) {
 		// Renaming over a symlink would replace the link, not its target.
 		return fileState{}, fmt.Errorf("%s: not a regular file (a symlink?); refusing to replace it", c.Path)
 	}
-	data, err := os.ReadFile(path)
+	data, _, err := n.readInput(c.Path)
 	if err != nil {
-		return fileState{}, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
+		return fileState{}, fmt.Errorf("reading %s: %w", c.Path, err)
 	}
 	if !bytes.Equal(data, c.Before) {
 		return fileState{}, fmt.Errorf("%s: %w", c.Path, errChanged)
 	}
+	return stateOf(fi), nil
+}
+
+func stateOf(fi fs.FileInfo) fileState {
 	st := fi.Sys().(*syscall.Stat_t)
-	return fileState{mode: fi.Mode().Perm(), owner: &owner{int(st.Uid), int(st.Gid)}}, nil
+	return fileState{mode: fi.Mode() & (fs.ModePerm | specialBits), owner: &owner{int(st.Uid), int(st.Gid)}}
 }
 
 // applier carries out one plan and remembers how to undo each step.
 type applier struct {
-	plan   *Plan
-	opts   ApplyOptions
-	stamp  string // backup timestamp, the same for the whole run
-	undo   []undoStep
-	result ApplyResult
+	n         *node
+	plan      *Plan
+	opts      ApplyOptions
+	stamp     string // backup timestamp, the same for the whole run
+	undo      []undoStep
+	result    ApplyResult
+	journaled bool // the journal is on disk and must go once undone
 }
 
 // undoStep reverses one step of Apply.
@@ -142,11 +205,12 @@ type undoStep struct {
 	path string // node path
 	left string // the state path is left in if run fails
 	run  func() error
+	// backup marks the removal of a backup: skipped once another step
+	// failed, since the backup may then be the only copy of the original.
+	backup bool
 }
 
-func (a *applier) remember(path, left string, run func() error) {
-	a.undo = append(a.undo, undoStep{path: path, left: left, run: run})
-}
+func (a *applier) remember(u undoStep) { a.undo = append(a.undo, u) }
 
 // step gives the test hook its chance to fail a step.
 func (a *applier) step(name, path string) error {
@@ -156,10 +220,36 @@ func (a *applier) step(name, path string) error {
 	return a.opts.fail(name, path)
 }
 
+// missingDirs lists the directories Apply will create, parents first.
+func (a *applier) missingDirs(changes []FileChange) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range changes {
+		var missing []string
+		for d := path.Dir(c.Path); !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			_, err := a.n.stat(d)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("checking directory %s: %w", d, unwrapPathError(err))
+			}
+			missing = append(missing, d)
+			if d == "/" {
+				break
+			}
+		}
+		slices.Reverse(missing)
+		out = append(out, missing...)
+	}
+	return out, nil
+}
+
 // apply creates or replaces one file, after its missing directories and
 // its backup.
 func (a *applier) apply(c FileChange, old fileState) error {
-	if err := a.mkdirs(filepath.Dir(c.Path)); err != nil {
+	if err := a.mkdirs(path.Dir(c.Path)); err != nil {
 		return err
 	}
 	if c.Action == Modify && c.Backup && !a.opts.NoBackup {
@@ -168,7 +258,7 @@ func (a *applier) apply(c FileChange, old fileState) error {
 		}
 	}
 	if err := a.write(c, old); err != nil {
-		return fmt.Errorf("writing %s: %w", c.Path, unwrapPathError(err))
+		return fmt.Errorf("writing %s: %w", c.Path, err)
 	}
 	a.result.Written = append(a.result.Written, c.Path)
 	return nil
@@ -176,24 +266,36 @@ func (a *applier) apply(c FileChange, old fileState) error {
 
 // write replaces c's file and remembers how to undo that.
 func (a *applier) write(c FileChange, old fileState) error {
-	path := a.plan.diskPath(c.Path)
 	if err := a.step("write", c.Path); err != nil {
 		return err
 	}
-	if err := replaceFile(path, c.After, c.Mode, old.owner); err != nil {
+	mode := c.Mode.Perm()
+	if c.Action == Modify {
+		mode |= old.mode & specialBits
+	}
+	// Just before the rename, the file must still be what the plan was
+	// made from: an edit made during apply is refused, never lost.
+	recheck := func() error {
+		_, err := currentState(a.n, c)
+		if errors.Is(err, errChanged) {
+			return fmt.Errorf("changed while apply ran, refusing to replace it: %w", errChanged)
+		}
 		return err
 	}
-	// Remembered only now: until the rename, whatever is at path is not
-	// ours to remove.
+	w := atomicWrite{n: a.n, path: c.Path, data: c.After, mode: mode, owner: old.owner, step: a.step, beforeRename: recheck}
+	if err := w.run(); err != nil {
+		return err
+	}
 	if c.Action == Create {
-		a.remember(c.Path, "created file not removed", func() error { return removeCreated(path) })
+		a.remember(undoStep{path: c.Path, left: "created file not removed", run: func() error { return removeCreated(a.n, c.Path) }})
 	} else {
-		a.remember(c.Path, "has the new content, old content not restored", func() error {
-			return writeAtomic(path, c.Before, old.mode, old.owner)
-		})
+		a.remember(undoStep{path: c.Path, left: "has the new content, old content not restored", run: func() error {
+			w := atomicWrite{n: a.n, path: c.Path, data: c.Before, mode: old.mode, owner: old.owner}
+			return w.run()
+		}})
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return err
+	if w.syncErr != nil {
+		return w.syncErr
 	}
 	return a.step("wrote", c.Path)
 }
@@ -201,8 +303,8 @@ func (a *applier) write(c FileChange, old fileState) error {
 // mkdirs creates the node directory dir and its missing parents.
 func (a *applier) mkdirs(dir string) error {
 	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		_, err := os.Stat(a.plan.diskPath(d))
+	for d := dir; ; d = path.Dir(d) {
+		_, err := a.n.stat(d)
 		if err == nil {
 			break
 		}
@@ -210,7 +312,7 @@ func (a *applier) mkdirs(dir string) error {
 			return fmt.Errorf("checking directory %s: %w", d, unwrapPathError(err))
 		}
 		missing = append(missing, d)
-		if filepath.Dir(d) == d {
+		if d == "/" {
 			break
 		}
 	}
@@ -223,50 +325,52 @@ func (a *applier) mkdirs(dir string) error {
 }
 
 func (a *applier) mkdir(dir string) error {
-	path := a.plan.diskPath(dir)
-	if err := os.Mkdir(path, 0o755); err != nil {
+	if err := a.step("mkdir", dir); err != nil {
 		return err
 	}
-	a.remember(dir, "created directory not removed", func() error { return removeCreated(path) })
-	// Mkdir's mode is subject to the umask; hosts directories must be
-	// readable by containerd whatever ours is.
-	if err := os.Chmod(path, 0o755); err != nil {
+	if err := mkdirNode(a.n, dir, 0o755); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	a.remember(undoStep{path: dir, left: "created directory not removed", run: func() error { return removeCreated(a.n, dir) }})
+	if err := a.step("dirsync", path.Dir(dir)); err != nil {
+		return err
+	}
+	return syncDir(a.n, path.Dir(dir))
 }
 
 // backup writes a copy of the file's current content beside it, under a
-// name no file has yet: <name>.certsd-migrate-<stamp>.bak, then .bak.1 …
+// name no file has yet: <name>.certsd-migrate-<stamp>.bak, then .bak.1 …,
+// with the original's mode and owner.
 //
 // Where an import glob of the config would match that name (imports =
 // ["conf.d/*"]), containerd would load the backup as configuration: the
 // backup then goes to /var/backups/certsd-migrate<path> instead.
 func (a *applier) backup(c FileChange, old fileState) error {
+	if err := a.step("backup", c.Path); err != nil {
+		return fmt.Errorf("backing up %s: %w", c.Path, err)
+	}
 	base := c.Path + ".certsd-migrate-" + a.stamp + ".bak"
 	if a.imported(base) || a.imported(base+".1") {
-		base = filepath.Join(backupDir, c.Path) + "." + a.stamp + ".bak"
-		if err := a.mkdirs(filepath.Dir(base)); err != nil {
+		base = path.Join(backupDir, c.Path) + "." + a.stamp + ".bak"
+		if err := a.mkdirs(path.Dir(base)); err != nil {
 			return fmt.Errorf("backing up %s: %w", c.Path, err)
 		}
 	}
-	for n := 0; n < 1000; n++ {
+	for i := 0; i < 1000; i++ {
 		name := base
-		if n > 0 {
-			name = fmt.Sprintf("%s.%d", base, n)
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", base, i)
 		}
-		path := a.plan.diskPath(name)
-		// O_EXCL: an existing backup is never overwritten, even one made
-		// by a concurrent run.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, old.mode)
+		// Exclusive: an existing backup is never overwritten, even one
+		// made by a concurrent run.
+		created, err := writeNew(a.n, name, c.Before, old.mode, old.owner)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("backing up %s: %w", c.Path, unwrapPathError(err))
+		if created {
+			a.remember(undoStep{path: name, left: "backup not removed", backup: true, run: func() error { return removeCreated(a.n, name) }})
 		}
-		a.remember(name, "backup not removed", func() error { return removeCreated(path) })
-		if err := fillBackup(f, c.Before, old.mode); err != nil {
+		if err != nil {
 			return fmt.Errorf("backing up %s to %s: %w", c.Path, name, unwrapPathError(err))
 		}
 		a.result.Backups = append(a.result.Backups, name)
@@ -279,32 +383,15 @@ func (a *applier) backup(c FileChange, old fileState) error {
 const backupDir = "/var/backups/certsd-migrate"
 
 // imported reports whether one of the config's import globs matches path.
-func (a *applier) imported(path string) bool {
-	for _, g := range a.plan.ImportGlobs {
-		if ok, _ := filepath.Match(g, path); ok {
+func (a *applier) imported(p string) bool { return matchesGlob(a.plan.ImportGlobs, p) }
+
+func matchesGlob(globs []string, p string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, p); ok {
 			return true
 		}
 	}
 	return false
-}
-
-// fillBackup writes and closes a new backup file, and makes it durable
-// before the original is replaced.
-func fillBackup(f *os.File, data []byte, mode fs.FileMode) error {
-	err := f.Chmod(mode) // OpenFile's mode is subject to the umask
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(f.Name()))
-	}
-	return err
 }
 
 // rollback undoes every step done so far, newest first. The error says
@@ -314,81 +401,56 @@ func (a *applier) rollback(cause error) error {
 	var left []string
 	for i := len(a.undo) - 1; i >= 0; i-- {
 		u := a.undo[i]
+		if u.backup && len(left) > 0 {
+			left = append(left, fmt.Sprintf("%s: backup kept, the original is not restored", u.path))
+			continue
+		}
 		err := a.step("undo", u.path)
 		if err == nil {
 			err = u.run()
 		}
-		if err != nil {
+		var nd *notDurable
+		switch {
+		case errors.As(err, &nd):
+			left = append(left, fmt.Sprintf("%s: removed, but the removal may not survive a crash (%v)", u.path, nd.err))
+		case err != nil:
 			left = append(left, fmt.Sprintf("%s: %s (%v)", u.path, u.left, unwrapPathError(err)))
+		}
+	}
+	if len(left) == 0 && a.journaled {
+		if err := removeJournal(a.n, journalPath); err != nil {
+			left = append(left, fmt.Sprintf("%s: journal not removed (%v); the next run will apply the migration again", journalPath, err))
 		}
 	}
 	if len(left) == 0 {
 		return fmt.Errorf("%w; the node was restored to its state before apply", cause)
 	}
-	return fmt.Errorf("%w; restoring the node failed, these paths need fixing by hand:\n\t%s",
-		cause, strings.Join(left, "\n\t"))
+	hint := ""
+	if a.journaled {
+		hint = "\n(the journal " + journalPath + " remembers the originals: `certsd-migrate rollback` restores them, `certsd-migrate apply` finishes the migration)"
+	}
+	return fmt.Errorf("%w; restoring the node failed, these paths need fixing by hand:\n\t%s%s",
+		cause, strings.Join(left, "\n\t"), hint)
 }
 
-// writeAtomic is replaceFile made durable.
-func writeAtomic(path string, data []byte, mode fs.FileMode, o *owner) error {
-	if err := replaceFile(path, data, mode, o); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
+// notDurable reports an undo step whose change is made but whose
+// directory could not be synced: not the same as not done.
+type notDurable struct{ err error }
 
-// replaceFile replaces path with data so that readers see either the old
-// file or the new one, never a mix. The new file gets exactly mode (the
-// umask does not apply) and, if o is not nil, o as its owner. It fails
-// only before the rename, leaving path as it was. The rename is durable
-// once the directory is synced: renameio does not do that.
-func replaceFile(path string, data []byte, mode fs.FileMode, o *owner) error {
-	t, err := renameio.NewPendingFile(path,
-		renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(mode))
-	if err != nil {
-		return err
-	}
-	defer t.Cleanup() // removes the temporary file unless it replaced path
-	if _, err := t.Write(data); err != nil {
-		return err
-	}
-	if o != nil {
-		if err := chown(t.File, *o); err != nil {
-			return err
-		}
-	}
-	return t.CloseAtomicallyReplace() // fsyncs, then renames
-}
-
-// chown gives f the owner of the file it replaces. Only root can give a
-// file away; anyone else can only replace files they may write, and
-// keeps the new file as their own.
-func chown(f *os.File, o owner) error {
-	err := f.Chown(o.uid, o.gid)
-	if errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
-		return nil
-	}
-	return err
-}
-
-// syncDir makes the creation, renaming or removal of an entry of dir
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (e *notDurable) Error() string { return "not durable: " + e.err.Error() }
 
 // removeCreated removes a file or empty directory that Apply created.
-func removeCreated(path string) error {
-	if err := os.Remove(path); err != nil {
+func removeCreated(n *node, nodePath string) error {
+	name, err := n.resolve(nodePath)
+	if err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	if err := n.root.Remove(name); err != nil {
+		return err
+	}
+	n.forget()
+	if err := syncDir(n, path.Dir(nodePath)); err != nil {
+		return &notDurable{unwrapPathError(err)}
+	}
+	return nil
 }

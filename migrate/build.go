@@ -50,25 +50,33 @@ func (e *ConflictError) Error() string {
 
 // Build reads the node's config and plans the migration. It writes nothing.
 func Build(opts Options) (*Plan, error) {
-	if !findConfig(&opts) {
+	n, err := openNode(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	defer n.close()
+	if !findConfig(n, &opts) {
 		return &Plan{Root: opts.Root, NoConfig: true}, nil
 	}
-	res, globs, err := convertInputs(opts)
+	res, globs, err := convertInputs(n, opts)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Root: opts.Root, ConfigFile: opts.ConfigFile, CertsDir: res.CertsDir, Warnings: res.Warnings, ImportGlobs: globs, Secrets: res.Secrets}
 	for _, c := range res.ConfigEdits {
 		fc := FileChange{Path: c.Path, Kind: ConfigKind, Action: Create, After: c.After, Mode: 0o644}
-		if err := p.checkReplaceable(c.Path); err != nil {
+		if err := checkReplaceable(n, c.Path); err != nil {
 			return nil, err
 		}
 		if c.Before != nil {
-			_, mode, err := readIfExists(p.diskPath(c.Path))
+			_, fi, err := n.readIfExists(c.Path)
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", c.Path, unwrapPathError(err))
+				return nil, fmt.Errorf("reading %s: %w", c.Path, err)
 			}
-			fc.Action, fc.Before, fc.Mode, fc.Backup = Modify, c.Before, mode, true
+			if fi == nil {
+				return nil, fmt.Errorf("%s: %w", c.Path, errChanged)
+			}
+			fc.Action, fc.Before, fc.Mode, fc.Backup = Modify, c.Before, fi.Mode().Perm(), true
 			if bytes.Equal(c.Before, c.After) {
 				fc.Action = Unchanged
 			}
@@ -77,7 +85,7 @@ func Build(opts Options) (*Plan, error) {
 	}
 	var conflicts []string
 	for _, h := range res.Hosts {
-		fc, conflict, err := p.hostsChange(h, opts.Force)
+		fc, conflict, err := p.hostsChange(n, h, opts.Force)
 		if err != nil {
 			return nil, err
 		}
@@ -85,14 +93,14 @@ func Build(opts Options) (*Plan, error) {
 			conflicts = append(conflicts, fc.Path)
 		}
 		p.Files = append(p.Files, fc)
-		p.checkShadowingDir(h)
+		p.checkShadowingDir(n, h)
 	}
-	p.checkDefaultShadowed(res.Hosts)
+	p.checkDefaultShadowed(n, res.Hosts)
 	if len(conflicts) > 0 {
 		return nil, &ConflictError{Paths: conflicts}
 	}
 	for _, f := range res.TLSFiles {
-		if w := p.checkTLSFile(f); w != nil {
+		if w := checkTLSFile(n, f); w != nil {
 			p.Warnings = append(p.Warnings, *w)
 		}
 	}
@@ -112,7 +120,7 @@ const (
 // false when none was given and no default config exists: containerd then
 // runs on its built-in defaults, which hold no registry settings, so there
 // is nothing to migrate. (A config that was named must exist.)
-func findConfig(opts *Options) bool {
+func findConfig(n *node, opts *Options) bool {
 	if opts.ConfigFile != "" {
 		return true
 	}
@@ -120,10 +128,10 @@ func findConfig(opts *Options) bool {
 	if opts.RegistriesPath != "" {
 		return true
 	}
-	if _, err := os.Stat(onDisk(opts.Root, containerdConfigPath)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := n.stat(containerdConfigPath); !errors.Is(err, fs.ErrNotExist) {
 		return true // present, or unreadable: reading it reports why
 	}
-	if _, err := os.Stat(onDisk(opts.Root, k0sConfigPath)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := n.stat(k0sConfigPath); !errors.Is(err, fs.ErrNotExist) {
 		opts.ConfigFile = k0sConfigPath
 		return true
 	}
@@ -132,8 +140,8 @@ func findConfig(opts *Options) bool {
 
 // checkReplaceable refuses, at plan time, a file that apply would refuse:
 // renaming over a symlink would replace the link, not its target.
-func (p *Plan) checkReplaceable(nodeFile string) error {
-	info, err := os.Lstat(p.diskPath(nodeFile))
+func checkReplaceable(n *node, nodeFile string) error {
+	info, err := n.lstat(nodeFile)
 	if err != nil || info.Mode().IsRegular() {
 		return nil
 	}
@@ -147,8 +155,8 @@ func (p *Plan) checkReplaceable(nodeFile string) error {
 // loads with it, in merge order, as Convert needs them; on a k0s node it
 // narrows an implicit target to the containerd that k0s release runs.
 // check (ReadNode) reads the node through it too.
-func loadNodeConfigs(opts *Options) ([]*convert.ConfigFile, []string, error) {
-	main, err := readConfig(opts.Root, opts.ConfigFile)
+func loadNodeConfigs(n *node, opts *Options) ([]*convert.ConfigFile, []string, error) {
+	main, err := readConfig(n, opts.ConfigFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -163,12 +171,12 @@ func loadNodeConfigs(opts *Options) ([]*convert.ConfigFile, []string, error) {
 	if layout == k0sMerging {
 		skip = func(p string) bool { return strings.HasPrefix(p, k0sRunDir) }
 	}
-	files, globs, err := loadConfigs(opts.Root, opts.ConfigFile, opts.Target, skip)
+	files, globs, err := loadConfigs(n, opts.ConfigFile, opts.Target, skip)
 	if err != nil {
 		return nil, nil, err
 	}
 	if layout == k0sMerging {
-		if files, err = k0sMergedFiles(opts.Root, files); err != nil {
+		if files, err = k0sMergedFiles(n, files); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -177,27 +185,27 @@ func loadNodeConfigs(opts *Options) ([]*convert.ConfigFile, []string, error) {
 
 // convertInputs reads the inputs and converts them.
 // opts.ConfigFile is set (findConfig).
-func convertInputs(opts Options) (*convert.Result, []string, error) {
+func convertInputs(n *node, opts Options) (*convert.Result, []string, error) {
 	if opts.RegistriesPath == "" {
-		files, globs, err := loadNodeConfigs(&opts)
+		files, globs, err := loadNodeConfigs(n, &opts)
 		if err != nil {
 			return nil, nil, err
 		}
 		res, err := convert.Convert(files, opts.Options)
 		return res, globs, err
 	}
-	data, err := os.ReadFile(onDisk(opts.Root, opts.RegistriesPath))
+	data, _, err := n.readInput(opts.RegistriesPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", opts.RegistriesPath, unwrapPathError(err))
+		return nil, nil, fmt.Errorf("reading %s: %w", opts.RegistriesPath, err)
 	}
 	rf, err := convert.ParseRegistries(opts.RegistriesPath, data)
 	if err != nil {
 		return nil, nil, err
 	}
 	var config *convert.ConfigFile
-	configData, _, err := readIfExists(onDisk(opts.Root, opts.ConfigFile))
+	configData, _, err := n.readIfExists(opts.ConfigFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
+		return nil, nil, fmt.Errorf("reading %s: %w", opts.ConfigFile, err)
 	}
 	if configData != nil {
 		if config, err = convert.ParseConfig(opts.ConfigFile, configData); err != nil {
@@ -210,26 +218,29 @@ func convertInputs(opts Options) (*convert.Result, []string, error) {
 
 // hostsChange plans one hosts.toml. A file that exists, differs, and lacks
 // the generated-by line is a conflict unless force.
-func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, error) {
+func (p *Plan) hostsChange(n *node, h *convert.HostsFile, force bool) (FileChange, bool, error) {
 	nodeFile := h.Path
 	mode := os.FileMode(0o644)
 	if h.HasSecret() {
 		mode = 0o600
 	}
 	fc := FileChange{Path: nodeFile, Kind: HostsKind, Action: Create, After: h.Render(), Mode: mode}
-	if err := p.checkReplaceable(nodeFile); err != nil {
+	if err := checkNamespaceDir(n, nodeFile); err != nil {
 		return fc, false, err
 	}
-	before, oldMode, err := readIfExists(p.diskPath(nodeFile))
+	if err := checkReplaceable(n, nodeFile); err != nil {
+		return fc, false, err
+	}
+	before, fi, err := n.readIfExists(nodeFile)
 	if err != nil {
-		return fc, false, fmt.Errorf("reading %s: %w", nodeFile, unwrapPathError(err))
+		return fc, false, fmt.Errorf("reading %s: %w", nodeFile, err)
 	}
 	if before == nil {
 		return fc, false, nil
 	}
 	fc.Before = before
 	switch {
-	case bytes.Equal(before, fc.After) && oldMode == mode:
+	case bytes.Equal(before, fc.After) && fi.Mode().Perm() == mode:
 		fc.Action = Unchanged
 	case bytes.HasPrefix(before, []byte(convert.GeneratedPrefix)):
 		fc.Action = Modify
@@ -244,14 +255,14 @@ func (p *Plan) hostsChange(h *convert.HostsFile, force bool) (FileChange, bool, 
 
 // checkShadowingDir warns when an existing host_port_ directory, which
 // containerd looks up first, hides the directory being written.
-func (p *Plan) checkShadowingDir(h *convert.HostsFile) {
+func (p *Plan) checkShadowingDir(n *node, h *convert.HostsFile) {
 	i := strings.LastIndex(h.Namespace, ":")
 	if i <= 0 {
 		return
 	}
 	alt := h.Namespace[:i] + "_" + h.Namespace[i+1:] + "_"
 	altPath := path.Join(p.CertsDir, alt)
-	if info, err := os.Stat(p.diskPath(altPath)); err == nil && info.IsDir() {
+	if info, err := n.stat(altPath); err == nil && info.IsDir() {
 		p.Warnings = append(p.Warnings, convert.Warning{Code: convert.WarnShadowingDir, Pos: convert.Position{File: altPath},
 			Message: fmt.Sprintf("containerd looks up %s before %s, so this existing directory hides the migrated settings for %s; merge or remove it", altPath, path.Join(p.CertsDir, h.Namespace), h.Namespace)})
 	}
@@ -260,7 +271,7 @@ func (p *Plan) checkShadowingDir(h *convert.HostsFile) {
 // checkDefaultShadowed warns about existing namespace directories that
 // hide a new _default from their namespace: legacy sent those namespaces
 // through the "*" mirror, hosts mode will not.
-func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
+func (p *Plan) checkDefaultShadowed(n *node, hosts []*convert.HostsFile) {
 	written := map[string]bool{}
 	wildcard := false
 	for _, h := range hosts {
@@ -270,7 +281,7 @@ func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
 	if !wildcard {
 		return
 	}
-	entries, err := os.ReadDir(p.diskPath(p.CertsDir))
+	entries, err := n.readDir(p.CertsDir)
 	if err != nil {
 		return
 	}
@@ -287,15 +298,15 @@ func (p *Plan) checkDefaultShadowed(hosts []*convert.HostsFile) {
 // checkTLSFile reports a certificate file that hosts mode would reject:
 // legacy ignored a bad CA file, but hosts mode fails every pull
 // (docs/semantics.md §5.8).
-func (p *Plan) checkTLSFile(f convert.TLSFile) *convert.Warning {
-	data, err := os.ReadFile(p.diskPath(f.Path))
+func checkTLSFile(n *node, f convert.TLSFile) *convert.Warning {
+	data, _, err := n.readInput(f.Path)
 	code := convert.WarnCAFile
 	if f.Role != "ca" {
 		code = convert.WarnClientCertFile
 	}
 	if err != nil {
 		return &convert.Warning{Code: code, Pos: f.Pos,
-			Message: fmt.Sprintf("cannot read %s file %s (%v): containerd fails every pull through this host until it exists", f.Role, f.Path, unwrapPathError(err))}
+			Message: fmt.Sprintf("cannot read %s file %s (%v): containerd fails every pull through this host until it exists", f.Role, f.Path, err)}
 	}
 	switch f.Role {
 	case "ca":

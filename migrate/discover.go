@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,7 +24,7 @@ import (
 //
 // It also returns the glob patterns (node paths) that containerd matches,
 // since a file written where one matches would be imported too.
-func loadConfigs(root, mainPath string, target convert.Target, skip func(path string) bool) ([]*convert.ConfigFile, []string, error) {
+func loadConfigs(n *node, mainPath string, target convert.Target, skip func(path string) bool) ([]*convert.ConfigFile, []string, error) {
 	var files []*convert.ConfigFile
 	var globs []string
 	loaded := map[string]bool{}
@@ -37,7 +36,7 @@ func loadConfigs(root, mainPath string, target convert.Target, skip func(path st
 			continue
 		}
 		loaded[path] = true
-		f, err := readConfig(root, path)
+		f, err := readConfig(n, path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -63,68 +62,24 @@ func loadConfigs(root, mainPath string, target convert.Target, skip func(path st
 				continue
 			}
 			globs = append(globs, imp)
-			matches, err := filepath.Glob(onDisk(root, imp))
+			matches, err := n.glob(imp)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: import %q: %w", path, imp, err)
 			}
 			sort.Strings(matches)
-			for _, m := range matches {
-				queue = append(queue, nodePath(root, m))
-			}
+			queue = append(queue, matches...)
 		}
 	}
 	return files, globs, nil
 }
 
 // readConfig reads and parses one config file.
-func readConfig(root, path string) (*convert.ConfigFile, error) {
-	data, err := os.ReadFile(onDisk(root, path))
+func readConfig(n *node, path string) (*convert.ConfigFile, error) {
+	data, _, err := n.readInput(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, unwrapPathError(err))
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return convert.ParseConfig(path, data)
-}
-
-// onDisk maps a node path to this machine's path under root.
-func onDisk(root, path string) string {
-	if root == "" {
-		return path
-	}
-	return filepath.Join(root, path)
-}
-
-// nodePath is the inverse of onDisk.
-func nodePath(root, path string) string {
-	if root == "" {
-		return path
-	}
-	rel, err := filepath.Rel(root, path)
-	if err != nil {
-		return path
-	}
-	return "/" + filepath.ToSlash(rel)
-}
-
-// readIfExists returns a file's content and mode, or nil if it is absent.
-func readIfExists(path string) ([]byte, fs.FileMode, error) {
-	info, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	if data == nil {
-		data = []byte{}
-	}
-	return data, info.Mode().Perm(), nil
 }
 
 // unwrapPathError drops the path from an *fs.PathError: messages name the

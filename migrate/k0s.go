@@ -103,7 +103,7 @@ func k0sTarget(layout k0sLayout, toVersion3 bool) convert.Target {
 // k0sMergedFiles replaces, for a node where k0s merges its drop-ins, the
 // generated /run/k0s file with the drop-ins it is made of: those are the
 // files that hold the settings, and the ones to edit.
-func k0sMergedFiles(root string, files []*convert.ConfigFile) ([]*convert.ConfigFile, error) {
+func k0sMergedFiles(n *node, files []*convert.ConfigFile) ([]*convert.ConfigFile, error) {
 	var out []*convert.ConfigFile
 	loaded := map[string]bool{}
 	for _, f := range files {
@@ -113,18 +113,18 @@ func k0sMergedFiles(root string, files []*convert.ConfigFile) ([]*convert.Config
 		loaded[f.Path] = true
 		out = append(out, f)
 	}
-	matches, err := filepath.Glob(onDisk(root, path.Join(k0sDropInDir, "*.toml")))
+	matches, err := n.glob(path.Join(k0sDropInDir, "*.toml"))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(matches)
 	var merged []*convert.ConfigFile
 	for _, m := range matches {
-		p := nodePath(root, m)
+		p := m
 		if loaded[p] {
 			continue
 		}
-		f, err := readConfig(root, p)
+		f, err := readConfig(n, p)
 		if err != nil {
 			return nil, err
 		}

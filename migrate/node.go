@@ -17,20 +17,25 @@ import (
 // unless the config was named.
 func ReadNode(opts Options) (diagnose.Node, error) {
 	named := opts.ConfigFile != ""
-	findConfig(&opts)
+	sn, err := openNode(opts.Root)
+	if err != nil {
+		return diagnose.Node{}, err
+	}
+	defer sn.close()
+	findConfig(sn, &opts)
 	root := opts.Root
 	if root == "" {
 		root = "/"
 	}
 	n := diagnose.Node{FS: os.DirFS(root), Target: opts.Target, ConfigPath: opts.ConfigFile, CertsDir: opts.CertsDir}
-	_, err := os.Stat(onDisk(opts.Root, opts.ConfigFile))
+	_, err = sn.stat(opts.ConfigFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !named:
 		n.ConfigPath = ""
 	case err != nil:
 		return n, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
 	default:
-		files, _, err := loadNodeConfigs(&opts)
+		files, _, err := loadNodeConfigs(sn, &opts)
 		if err != nil {
 			return n, err
 		}

@@ -17,6 +17,8 @@ const (
 	Create    Action = "create"
 	Modify    Action = "modify"
 	Unchanged Action = "unchanged"
+	// Remove is rollback's: a file that apply created goes.
+	Remove Action = "remove"
 )
 
 // Kind tells config files from hosts files.
@@ -77,6 +79,3 @@ func (p *Plan) Changed() bool {
 	}
 	return false
 }
-
-// diskPath maps a node path to the path to open on this machine.
-func (p *Plan) diskPath(path string) string { return onDisk(p.Root, path) }

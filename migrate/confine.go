@@ -1,0 +1,270 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+)
+
+// node is a node's file system, seen from its "/" (--root, or the real
+// root). Every file the tool reads, creates, renames or removes goes
+// through it, so nothing outside --root is ever touched.
+//
+// Symbolic links are read as the node itself would read them: an absolute
+// target is a node path (under --root), a relative one is relative to the
+// link's directory. A relative link that climbs above the node's "/" is an
+// error naming it. Resolution happens here, before os.Root sees a name,
+// because os.Root refuses every absolute link, which real nodes have; the
+// os.Root underneath still guarantees that a link swapped in after the
+// check cannot lead outside.
+type node struct {
+	root *os.Root
+	// dirs caches resolved directories: plans name thousands of files in
+	// the same few directories.
+	dirs map[string]string
+}
+
+// openNode opens the node whose "/" is dir ("" is the real root).
+func openNode(dir string) (*node, error) {
+	if dir == "" {
+		dir = "/"
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening --root %s: %w", dir, unwrapPathError(err))
+	}
+	return &node{root: r, dirs: map[string]string{}}, nil
+}
+
+func (n *node) close() { n.root.Close() }
+
+// maxLinks bounds the links followed for one path, as the kernel's ELOOP.
+const maxLinks = 40
+
+// resolve turns a node path into the os.Root name of the file it names:
+// every symbolic link among its directories followed, the last element
+// kept as it is (callers Lstat it). Components that do not exist yet are
+// kept as they are, so that a path to be created resolves too.
+func (n *node) resolve(nodePath string) (string, error) {
+	clean := path.Clean("/" + nodePath)
+	if clean == "/" {
+		return ".", nil
+	}
+	dir, err := n.resolveDir(path.Dir(clean))
+	if err != nil {
+		return "", err
+	}
+	return path.Join(dir, path.Base(clean)), nil
+}
+
+// resolveDir resolves every link of a node directory path, itself
+// included.
+func (n *node) resolveDir(nodeDir string) (string, error) {
+	nodeDir = path.Clean("/" + nodeDir)
+	if r, ok := n.dirs[nodeDir]; ok {
+		return r, nil
+	}
+	// done is the resolved, link-free part (an os.Root name); todo the
+	// components still to walk.
+	done := "."
+	todo := strings.Split(strings.TrimPrefix(nodeDir, "/"), "/")
+	links := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if done == "." {
+				return "", fmt.Errorf("%s leads outside --root", nodeDir)
+			}
+			done = path.Dir(done)
+			continue
+		}
+		next := path.Join(done, c)
+		fi, err := n.root.Lstat(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Nothing below a missing directory can be a link.
+			done = path.Join(append([]string{next}, todo...)...)
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("checking %s: %w", "/"+next, unwrapPathError(err))
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			done = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", nodeDir)
+		}
+		target, err := n.root.Readlink(next)
+		if err != nil {
+			return "", fmt.Errorf("reading link %s: %w", "/"+next, unwrapPathError(err))
+		}
+		if path.IsAbs(target) {
+			done = "."
+		} else if t := path.Join(done, target); t == ".." || strings.HasPrefix(t, "../") {
+			return "", fmt.Errorf("/%s is a symbolic link to %s, which leads outside --root; refusing to follow it", next, target)
+		}
+		todo = append(strings.Split(strings.TrimPrefix(target, "/"), "/"), todo...)
+	}
+	n.dirs[nodeDir] = done
+	return done, nil
+}
+
+// forget drops the cached resolutions, after the tool created directories
+// (a missing directory resolved as itself; it still does, but a cache must
+// not outlive what it describes).
+func (n *node) forget() { clear(n.dirs) }
+
+// lstat is os.Lstat of a node path.
+func (n *node) lstat(nodePath string) (fs.FileInfo, error) {
+	name, err := n.resolve(nodePath)
+	if err != nil {
+		return nil, err
+	}
+	return n.root.Lstat(name)
+}
+
+// stat is os.Stat of a node path: the last element followed too.
+func (n *node) stat(nodePath string) (fs.FileInfo, error) {
+	name, err := n.resolveDir(nodePath)
+	if err != nil {
+		return nil, err
+	}
+	return n.root.Lstat(name)
+}
+
+// MaxInputSize caps every file the tool reads: config files,
+// registries.yaml, certificates. Real ones are kilobytes; the cap stops a
+// device or a runaway file from exhausting memory.
+const MaxInputSize = 16 << 20
+
+// readInput reads a node file: only a regular file (a FIFO would block
+// forever, a device never ends) of at most MaxInputSize bytes. The last
+// element may be a link; it is followed like the rest.
+func (n *node) readInput(nodePath string) ([]byte, fs.FileInfo, error) {
+	name, err := n.resolveDir(nodePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat
+	// below then refuses it.
+	f, err := n.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, unwrapPathError(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("not a regular file (%s); refusing to read it", fileType(fi.Mode()))
+	}
+	if fi.Size() > MaxInputSize {
+		return nil, nil, fmt.Errorf("%d bytes, larger than the %d MiB limit; refusing to read it", fi.Size(), MaxInputSize>>20)
+	}
+	// The size from fstat can lie (procfs, a file still growing): read at
+	// most one byte past the limit.
+	data, err := io.ReadAll(io.LimitReader(f, MaxInputSize+1))
+	if err != nil {
+		return nil, nil, unwrapPathError(err)
+	}
+	if len(data) > MaxInputSize {
+		return nil, nil, fmt.Errorf("larger than the %d MiB limit; refusing to read it", MaxInputSize>>20)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, fi, nil
+}
+
+// fileType names a non-regular file's type for messages.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "mode " + m.String()
+}
+
+// readIfExists reads a node file, or returns nil if it is absent.
+func (n *node) readIfExists(nodePath string) ([]byte, fs.FileInfo, error) {
+	data, fi, err := n.readInput(nodePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	return data, fi, err
+}
+
+// glob matches a node path pattern, as filepath.Glob would on the node.
+// Only the last element may hold a wildcard (containerd's imports are
+// "dir/*.toml"); the directory is resolved like any other.
+func (n *node) glob(pattern string) ([]string, error) {
+	dir, base := path.Split(path.Clean(pattern))
+	if strings.ContainsAny(dir, "*?[") {
+		return nil, fmt.Errorf("a wildcard is supported in the last element only")
+	}
+	if _, err := path.Match(base, ""); err != nil {
+		return nil, err
+	}
+	name, err := n.resolveDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := n.root.Open(name)
+	if err != nil {
+		return nil, nil // like filepath.Glob: no directory, no match
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, nil
+	}
+	var out []string
+	for _, e := range names {
+		if ok, _ := path.Match(base, e); ok {
+			out = append(out, path.Join(dir, e))
+		}
+	}
+	return out, nil
+}
+
+// readDir lists a node directory.
+func (n *node) readDir(nodeDir string) ([]fs.DirEntry, error) {
+	name, err := n.resolveDir(nodeDir)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(n.root.FS(), name)
+}
+
+// checkNamespaceDir refuses a hosts file whose directory (certs.d/<ns>)
+// is a symbolic link, as a linked hosts.toml is refused: writing through
+// it would change another namespace's hosts, or files outside certs.d.
+func checkNamespaceDir(n *node, hostsFile string) error {
+	dir := path.Dir(hostsFile)
+	fi, err := n.lstat(dir)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s is a symbolic link: refusing to write %s through it; replace the link with a directory", dir, path.Base(hostsFile))
+}
