@@ -36,6 +36,7 @@ import (
 	"golang.org/x/tools/txtar"
 
 	"github.com/certsd-migrate/certsd-migrate/internal/cli"
+	"github.com/certsd-migrate/certsd-migrate/migrate"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
@@ -240,7 +241,12 @@ func changedFiles(in, after map[string][]byte) map[string][]byte {
 	return out
 }
 
+// isBackup also covers the journal's directory: the record of the last
+// apply, another copy of the originals.
 func isBackup(p string) bool {
+	if strings.HasPrefix(p, migrate.StateDir+"/") {
+		return true
+	}
 	return strings.HasSuffix(p, ".bak") &&
 		(strings.Contains(filepath.Base(p), ".certsd-migrate-") || strings.HasPrefix(p, "/var/backups/certsd-migrate/"))
 }

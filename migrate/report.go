@@ -111,16 +111,21 @@ func (p *Plan) WriteErrors(w io.Writer, showSecrets bool) error {
 
 // Summary is the one-line summary of a plan.
 func (p *Plan) Summary() string {
-	var create, modify int
+	var create, modify, remove int
 	for _, f := range p.Files {
 		switch f.Action {
 		case Create:
 			create++
 		case Modify:
 			modify++
+		case Remove:
+			remove++
 		}
 	}
 	parts := []string{plural(create, "file") + " to create", fmt.Sprintf("%d to modify", modify)}
+	if remove > 0 {
+		parts = append(parts, fmt.Sprintf("%d to remove", remove))
+	}
 	if len(p.Warnings) > 0 {
 		parts = append(parts, plural(len(p.Warnings), "warning"))
 	}

@@ -38,6 +38,8 @@ Usage:
   certsd-migrate apply [flags]    write the files (atomically, with a backup)
   certsd-migrate check [flags]    explain what containerd does with the node's
                                   registry config, and what is wrong with it
+  certsd-migrate rollback [--dry-run]
+                                  undo the last apply (or an interrupted one)
 
 Examples:
   # Preview the migration of this node
@@ -54,6 +56,7 @@ Examples:
 
 Exit status: diff exits 0 when nothing would change, 1 when changes are
 pending, 2 on error; apply exits 0 on success (changed or not), 2 on error.
+rollback --dry-run exits like diff, rollback like apply.
 
 Flags:
 `
@@ -78,6 +81,8 @@ type invocation struct {
 	k0sVersion        string
 	failOnWarnings    string
 	startedAt         string
+	dryRun            bool
+	wait              time.Duration
 }
 
 // Run runs certsd-migrate with args (without the program name) and returns
@@ -93,6 +98,20 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	opts, err := c.options()
 	if err != nil {
 		return c.fail(usageError{err}, stdout, stderr)
+	}
+	if c.command == "rollback" {
+		return c.rollback(stdout, stderr)
+	}
+	// apply holds the node's lock from before it reads the node, and
+	// first finishes an apply that was interrupted; diff shows one.
+	if c.command == "apply" {
+		unlock, code, done := c.lockAndRecover(stdout, stderr)
+		if done {
+			return code
+		}
+		defer unlock()
+	} else if code, done := c.showInterrupted(stdout, stderr); done {
+		return code
 	}
 	plan, err := migrate.Build(opts)
 	if err != nil {
@@ -123,6 +142,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		state = c.readState(plan, stderr)
 	}
 	if err := c.print(plan, applied, state, stdout, stderr); err != nil {
+		if applied != nil {
+			// The exit status describes the node, which is migrated.
+			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+			return exitOK
+		}
 		return c.fail(err, stdout, stderr)
 	}
 	if c.command == "diff" && plan.Changed() {
@@ -133,7 +157,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int, done bool) {
 	c.command = "diff"
-	if len(args) > 0 && (args[0] == "diff" || args[0] == "apply") {
+	if len(args) > 0 && (args[0] == "diff" || args[0] == "apply" || args[0] == "rollback") {
 		c.command, args = args[0], args[1:]
 	}
 	fs := pflag.NewFlagSet("certsd-migrate", pflag.ContinueOnError)
@@ -156,6 +180,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 	fs.BoolVar(&c.force, "force", false, "replace hosts.toml files certsd-migrate did not write (after backing them up)")
 	fs.StringVar(&c.failOnWarnings, "fail-on-warnings", "", "stop with exit 2, before writing anything, on these warning `codes` (comma-separated) or all")
 	fs.StringVar(&c.startedAt, "containerd-started-at", "", "when the node's containerd started (RFC 3339), for restart_pending (default: the running containerd's start, without --root)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "rollback: print what would be undone, as diff does, and write nothing")
+	fs.DurationVar(&c.wait, "wait", migrate.LockWait, "apply, rollback: how long to wait for another certsd-migrate working on this node")
 	help := fs.BoolP("help", "h", false, "show this help")
 	showVersion := fs.Bool("version", false, "print the version")
 	fs.SortFlags = false
@@ -177,7 +203,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 		fmt.Fprintf(stdout, "certsd-migrate %s\n", buildVersion())
 		return c, exitOK, true
 	case fs.NArg() > 0:
-		return c, c.fail(usageError{fmt.Errorf("unexpected argument %q (commands: diff, apply)", fs.Arg(0))}, stdout, stderr), true
+		return c, c.fail(usageError{fmt.Errorf("unexpected argument %q (commands: diff, apply, check, rollback)", fs.Arg(0))}, stdout, stderr), true
 	}
 	return c, 0, false
 }
@@ -266,9 +292,7 @@ func (c *invocation) print(plan *migrate.Plan, applied *migrate.ApplyResult, sta
 		if applied != nil {
 			r.Backups = applied.Backups
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(stdout, r)
 	}
 	if state.restartPending != nil && *state.restartPending && applied == nil {
 		fmt.Fprintf(stderr, "certsd-migrate: containerd started before certsd-migrate changed its config at %s: restart containerd to load it\n",
@@ -306,6 +330,12 @@ func (c *invocation) print(plan *migrate.Plan, applied *migrate.ApplyResult, sta
 	}
 	_, err := fmt.Fprintln(stderr, summary)
 	return err
+}
+
+func writeJSON(w io.Writer, r any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
 
 func (c *invocation) useColor(w io.Writer) bool {

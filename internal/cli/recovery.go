@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/certsd-migrate/certsd-migrate/migrate"
+)
+
+// lockAndRecover takes the node's lock for apply and finishes an apply
+// that a crash interrupted, printing what that wrote. done means the run
+// ends here with code (an error).
+func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), code int, done bool) {
+	lock, err := migrate.LockNode(c.root, c.wait)
+	if err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return nil, exitError, true
+	}
+	finished, info, err := migrate.Recover(c.root)
+	if err != nil {
+		lock.Unlock()
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return nil, exitError, true
+	}
+	if finished != nil {
+		// The node is migrated now; printing is best effort.
+		if c.output != "json" {
+			c.printChanges(finished, stdout, stderr, "finished "+info.String()+": "+finished.Summary())
+		}
+	}
+	return lock.Unlock, 0, false
+}
+
+// showInterrupted makes diff report an interrupted apply as the changes
+// that finishing it would make, and what happened. done means the run ends
+// here with code.
+func (c *invocation) showInterrupted(stdout, stderr io.Writer) (code int, done bool) {
+	// An apply that is running is not interrupted: wait for it.
+	if err := migrate.WaitUnlocked(c.root, c.wait); err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError, true
+	}
+	pending, info, err := migrate.Pending(c.root)
+	if err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError, true
+	}
+	if pending == nil {
+		return 0, false
+	}
+	if err := c.printReport(pending, stdout, stderr, info.String()+"; "+pending.Summary()); err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError, true
+	}
+	// Pending changes, even if every file is written already: only the
+	// commit is missing, which apply does.
+	return exitChanges, true
+}
+
+// rollback undoes the last apply, or shows what that would do.
+func (c *invocation) rollback(stdout, stderr io.Writer) int {
+	if c.dryRun {
+		if err := migrate.WaitUnlocked(c.root, c.wait); err != nil {
+			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+			return exitError
+		}
+		plan, info, err := migrate.RollbackPlan(c.root)
+		if err != nil {
+			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+			return exitError
+		}
+		summary := "rollback: " + plan.Summary() + "; run `certsd-migrate rollback` to undo the last apply"
+		if info != nil {
+			summary = "rollback of " + info.String() + ": " + plan.Summary()
+		}
+		if !plan.Changed() {
+			summary = ""
+		}
+		if err := c.printReport(plan, stdout, stderr, summary); err != nil {
+			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+			return exitError
+		}
+		if plan.Changed() {
+			return exitChanges
+		}
+		return exitOK
+	}
+	lock, err := migrate.LockNode(c.root, c.wait)
+	if err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError
+	}
+	defer lock.Unlock()
+	plan, err := migrate.Rollback(c.root)
+	if err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+		return exitError
+	}
+	summary := "rolled back: " + plan.Summary() + "; restart containerd to load the restored config"
+	if !plan.Changed() {
+		summary = "nothing to roll back"
+	}
+	// The exit status describes the node, which is rolled back.
+	if err := c.printReport(plan, stdout, stderr, summary); err != nil {
+		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
+	}
+	return exitOK
+}
+
+// printReport prints a plan that is not a migration (a recovery, a
+// rollback) as -o asks: its JSON report, or its diff and summary.
+func (c *invocation) printReport(plan *migrate.Plan, stdout, stderr io.Writer, summary string) error {
+	if c.output == "json" {
+		return writeJSON(stdout, plan.Report(c.showSecrets))
+	}
+	return c.printChanges(plan, stdout, stderr, summary)
+}
+
+// printChanges prints a plan's diff, then summary on stderr.
+func (c *invocation) printChanges(plan *migrate.Plan, stdout, stderr io.Writer, summary string) error {
+	if plan.Changed() {
+		if err := plan.WriteDiff(stdout, c.useColor(stdout), c.showSecrets); err != nil {
+			return err
+		}
+	}
+	if summary == "" {
+		return nil
+	}
+	_, err := fmt.Fprintln(stderr, summary)
+	return err
+}
