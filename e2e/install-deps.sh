@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the e2e suite needs on Debian 12 (bookworm):
-#   * containerd (1.6.x), runc and docker-registry (distribution) with apt;
+#   * containerd (1.6.x), runc, docker-registry (distribution) and strace
+#     (the kill tests of internal/cli) with apt;
 #   * a containerd 2.4.2 daemon built from the Go module proxy into
 #     $(go env GOPATH)/bin/containerd-v2.4.2 (about 3 minutes on 2 cores the
 #     first time), where the suite looks for it (override: E2E_CONTAINERD2).
@@ -15,9 +16,12 @@ need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+# strace kills a real apply at each rename, mkdir and fsync
+# (internal/cli TestKillAtEverySyscall).
+command -v strace >/dev/null 2>&1 || need+=(strace)
 
 if [ ${#need[@]} -eq 0 ]; then
-	echo "install-deps: containerd, runc and docker-registry already installed"
+	echo "install-deps: containerd, runc, docker-registry and strace already installed"
 else
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: need root to install: ${need[*]}" >&2

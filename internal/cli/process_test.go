@@ -1,0 +1,313 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/certsd-migrate/certsd-migrate/migrate"
+)
+
+// These tests run the built binary as separate processes: real kills
+// (strace's fault injection sends SIGKILL at a chosen system call) and
+// real concurrent runs.
+
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "certsd-migrate-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "certsd-migrate")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/certsd-migrate/certsd-migrate").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func binary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// The node: two config files (the main one imports the second), three
+// hosts files to create.
+var killNodeFiles = map[string]string{
+	"/etc/containerd/config.toml": `version = 2
+imports = ["registry.toml"]
+
+[plugins."io.containerd.grpc.v1.cri".registry.configs."reg.example.com".tls]
+  insecure_skip_verify = true
+[plugins."io.containerd.grpc.v1.cri".registry.configs."mirror.example.com".auth]
+  username = "puller"
+  password = "kill-suite-secret"
+`,
+	"/etc/containerd/registry.toml": `version = 2
+
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."reg.example.com"]
+  endpoint = ["https://reg-mirror.example.com"]
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://mirror.example.com"]
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."quay.io"]
+  endpoint = ["https://mirror.example.com/quay"]
+`,
+}
+
+var killArgs = []string{"--containerd-version", "2.1"}
+
+// gainsConfigPath is the config file whose rename switches containerd to
+// the hosts files.
+const gainsConfigPath = "/etc/containerd/registry.toml"
+
+func writeKillNode(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, c := range killNodeFiles {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// nodeState describes what containerd would read: every entry's type,
+// mode and content, without backups and the tool's own state directory.
+func nodeState(t *testing.T, root string) map[string]string {
+	t.Helper()
+	tree := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		node := strings.TrimPrefix(p, root)
+		switch {
+		case node == migrate.StateDir:
+			return filepath.SkipDir
+		case (node == "/var" || node == "/var/lib") && d.IsDir():
+			return nil
+		case strings.Contains(node, ".certsd-migrate-") && strings.Contains(node, ".bak"):
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			tree[node] = fmt.Sprintf("%v %q", fi.Mode(), data)
+		} else {
+			tree[node] = fi.Mode().String()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+type procResult struct {
+	code           int
+	killed         bool
+	stdout, stderr string
+}
+
+func runProc(t *testing.T, name string, args ...string) procResult {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := procResult{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+		// strace exits as its tracee did: 128+9 for SIGKILL.
+		r.killed = r.code == 137 || r.code == -1
+	case err != nil:
+		t.Fatal(err)
+	}
+	return r
+}
+
+func copyTree(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	if out, err := exec.Command("cp", "-a", from+"/.", to).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	return to
+}
+
+// TestKillAtEverySyscall kills a real apply (SIGKILL from strace) at each
+// rename, mkdir and fsync it makes, in turn. After each kill the node is
+// as before, as after a clean apply, or holds a journal; then the next
+// apply brings it to the clean result, and rollback (on a copy) back to
+// the start. Never is the config migrated with a hosts file missing.
+func TestKillAtEverySyscall(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("strace is not installed (e2e/install-deps.sh installs it)")
+		}
+		t.Skip("strace is not installed")
+	}
+	bin := binary(t)
+	ref := writeKillNode(t)
+	before := nodeState(t, ref)
+	if r := runProc(t, bin, append([]string{"apply", "--root", ref}, killArgs...)...); r.code != 0 {
+		t.Fatalf("clean apply: exit %d\n%s", r.code, r.stderr)
+	}
+	after := nodeState(t, ref)
+
+	// Probe strace once: a container may forbid ptrace.
+	if r := runProc(t, "strace", "-f", "-qq", "-o", "/dev/null", "true"); r.code != 0 {
+		t.Skipf("strace cannot trace here: %s", r.stderr)
+	}
+	sets := map[string]string{
+		"rename": "rename,renameat,renameat2",
+		"mkdir":  "mkdir,mkdirat",
+		"fsync":  "fsync,fdatasync",
+	}
+	trials, recoveries := 0, 0
+	states := map[string]int{}
+	for _, name := range []string{"rename", "mkdir", "fsync"} {
+		for n := 1; n < 200; n++ {
+			what := fmt.Sprintf("kill at %s #%d", name, n)
+			root := writeKillNode(t)
+			inject := fmt.Sprintf("inject=%s:signal=KILL:when=%d", sets[name], n)
+			// GOMAXPROCS=1 keeps the count per thread close to the count
+			// per process (strace counts per tracee).
+			args := append([]string{"-f", "-qq", "-o", "/dev/null", "-e", inject, "env", "GOMAXPROCS=1", bin, "apply", "--root", root}, killArgs...)
+			r := runProc(t, "strace", args...)
+			if !r.killed {
+				if r.code != 0 {
+					t.Errorf("%s: not killed, exit %d:\n%s", what, r.code, r.stderr)
+				}
+				break // past the last such call
+			}
+			trials++
+			got := nodeState(t, root)
+			_, jerr := os.Stat(filepath.Join(root, migrate.StateDir, "journal.json"))
+			state := "partial"
+			switch {
+			case maps.Equal(got, before):
+				state = "before"
+			case maps.Equal(got, after):
+				state = "after"
+			}
+			if jerr == nil {
+				state += "+journal"
+				recoveries++
+			}
+			states[state]++
+			if state == "partial" {
+				t.Errorf("%s: the node changed and there is no journal", what)
+			}
+			if got[gainsConfigPath] == after[gainsConfigPath] {
+				for p, e := range after {
+					if strings.HasSuffix(p, "/hosts.toml") && got[p] != e {
+						t.Errorf("%s: config migrated, %s missing or incomplete", what, p)
+					}
+				}
+			}
+			other := copyTree(t, root)
+			if jerr == nil {
+				if d := runProc(t, bin, append([]string{"diff", "--root", root}, killArgs...)...); d.code != 1 || !strings.Contains(d.stderr, "was interrupted") {
+					t.Errorf("%s: diff exit %d, does not report the interrupted apply:\n%s", what, d.code, d.stderr)
+				}
+			}
+			if a := runProc(t, bin, append([]string{"apply", "--root", root}, killArgs...)...); a.code != 0 {
+				t.Errorf("%s: next apply: exit %d\n%s", what, a.code, a.stderr)
+			} else if got := nodeState(t, root); !maps.Equal(got, after) {
+				t.Errorf("%s: next apply did not give the clean result:\n got %v\nwant %v", what, got, after)
+			}
+			if rb := runProc(t, bin, "rollback", "--root", other); rb.code != 0 {
+				t.Errorf("%s: rollback: exit %d\n%s", what, rb.code, rb.stderr)
+			} else if got := nodeState(t, other); !maps.Equal(got, before) {
+				t.Errorf("%s: rollback did not restore the node:\n got %v\nwant %v", what, got, before)
+			}
+		}
+	}
+	if trials == 0 {
+		t.Fatal("no run was killed: the injection does not work")
+	}
+	t.Logf("SIGKILL at each rename, mkdir and fsync of a real apply: %d trials, states %v, %d recoveries from a journal (each also rolled back on a copy)", trials, states, recoveries)
+}
+
+// TestConcurrentApplies runs 50 pairs of applies at once: every run that
+// exits 0 leaves the node migrated, and the loser of the lock finds the
+// node migrated and changes nothing.
+func TestConcurrentApplies(t *testing.T) {
+	bin := binary(t)
+	ref := writeKillNode(t)
+	if r := runProc(t, bin, append([]string{"apply", "--root", ref}, killArgs...)...); r.code != 0 {
+		t.Fatalf("clean apply: exit %d\n%s", r.code, r.stderr)
+	}
+	after := nodeState(t, ref)
+	ok := 0
+	for i := 0; i < 50; i++ {
+		root := writeKillNode(t)
+		var wg sync.WaitGroup
+		results := make([]procResult, 2)
+		for k := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[k] = runProc(t, bin, append([]string{"apply", "--root", root}, killArgs...)...)
+			}()
+		}
+		wg.Wait()
+		got := nodeState(t, root)
+		for k, r := range results {
+			if r.code != 0 {
+				t.Errorf("pair %d, run %d: exit %d\n%s", i, k, r.code, r.stderr)
+				continue
+			}
+			ok++
+			if !maps.Equal(got, after) {
+				t.Errorf("pair %d, run %d: exit 0 but the node is not migrated:\n got %v\nwant %v", i, k, got, after)
+			}
+		}
+	}
+	t.Logf("50 pairs of concurrent applies: %d of 100 runs exited 0, each leaving the node migrated", ok)
+}
+
+// TestLockHeld: a run that cannot get the lock names the holder.
+func TestLockHeld(t *testing.T) {
+	root := writeKillNode(t)
+	lock, err := migrate.LockNode(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	before := nodeState(t, root)
+	var stdout, stderr bytes.Buffer
+	code := Run(append([]string{"apply", "--root", root, "--wait", "0s"}, killArgs...), &stdout, &stderr)
+	want := fmt.Sprintf("another certsd-migrate (pid %d) is applying", os.Getpid())
+	if code != exitError || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), want)
+	}
+	if got := nodeState(t, root); !maps.Equal(got, before) {
+		t.Errorf("the node changed")
+	}
+}
