@@ -83,13 +83,17 @@ func (w *atomicWrite) run() (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close: %w", unwrapPathError(err))
 	}
+	if err := w.hook("rename"); err != nil {
+		return err
+	}
+	// Last look before the rename. A rename cannot compare and swap, so a
+	// write landing in the microseconds between the two is the one edit
+	// that could still be lost; the lock keeps other certsd-migrate runs
+	// out of that window.
 	if w.beforeRename != nil {
 		if err := w.beforeRename(); err != nil {
 			return err
 		}
-	}
-	if err := w.hook("rename"); err != nil {
-		return err
 	}
 	if err := w.n.root.Rename(tmp, name); err != nil {
 		return fmt.Errorf("rename: %w", unwrapLinkError(err))

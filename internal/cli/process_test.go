@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/certsd-migrate/certsd-migrate/migrate"
@@ -309,5 +310,29 @@ func TestLockHeld(t *testing.T) {
 	}
 	if got := nodeState(t, root); !maps.Equal(got, before) {
 		t.Errorf("the node changed")
+	}
+}
+
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// Exit codes describe the node: an apply that wrote everything exits 0
+// even when nothing can be printed (stdout and stderr on /dev/full).
+func TestApplyExitCodeWithUnwritableOutput(t *testing.T) {
+	root := writeKillNode(t)
+	if code := Run(append([]string{"apply", "--root", root}, killArgs...), fullWriter{}, fullWriter{}); code != exitOK {
+		t.Errorf("apply: exit %d, want 0", code)
+	}
+	if code := Run(append([]string{"diff", "--root", root}, killArgs...), fullWriter{}, fullWriter{}); code != exitOK {
+		t.Errorf("diff after apply: exit %d, want 0", code)
+	}
+	if code := Run([]string{"rollback", "--root", root}, fullWriter{}, fullWriter{}); code != exitOK {
+		t.Errorf("rollback: exit %d, want 0", code)
+	}
+	// diff with pending changes: the changes are pending, but a preview
+	// that could not be shown is an error.
+	if code := Run(append([]string{"diff", "--root", root}, killArgs...), fullWriter{}, fullWriter{}); code != exitError {
+		t.Errorf("diff: exit %d, want 2", code)
 	}
 }
