@@ -7,32 +7,43 @@ import (
 	"sync"
 )
 
-// secretValue matches the value of a credential key in TOML: password,
-// auth, identitytoken (configs.*.auth, auths) and Authorization (hosts.toml
-// headers), as a string or an array of strings. The patterns are compiled
-// on first use, not at start-up.
+// credentialKey is a key whose value is a credential wherever it stands:
+// password, auth, identitytoken (configs.*.auth, auths, registries.yaml's
+// identity_token), and header names that carry one (Authorization,
+// Cookie, X-Api-Key, X-Auth-Token, anything with token, secret or
+// password in its name). In header tables, more names count
+// (isHeaderCredential, applied by parsing the files).
+const credentialKey = `(?:password|auth|identitytoken|identity_token|authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|api_key|[\w-]*token[\w-]*|[\w-]*secret[\w-]*|[\w-]*passw[\w-]*)`
+
+// secretValue matches the value of a credential key in TOML, in every
+// string form: basic and literal strings, an array, or the opening line of
+// a multi-line string or array (hidden to the end of the line; the lines
+// that follow are known from parsing the whole file, see redactor). The
+// patterns are compiled on first use, not at start-up.
 var secretValue = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`(?i)((?:^|[\s{,."'])(?:password|auth|identitytoken|identity_token|authorization)["']?\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\])`)
+	return regexp.MustCompile(`(?i)((?:^|[\s{,."'])` + credentialKey + `["']?\s*=\s*)(""".*|'''.*|"(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]]*\]|\[.*)`)
 })
 
-// urlUserinfo matches the user information of a URL (https://user:pass@host).
-var urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://)[^/@\s"']+@`) })
+// yamlSecretValue matches the value of a credential key in YAML
+// (registries.yaml): whatever follows the colon on its line.
+var yamlSecretValue = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)((?:^|[\s{,])["']?` + credentialKey + `["']?:[ \t]+)(\S.*)`)
+})
+
+// urlUserinfo matches the user information of a URL
+// (https://user:pass@host), which may itself hold a "/".
+var urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://)[^\s"'@]+@`) })
 
 // redactedValue is what a secret is replaced with.
 const redactedValue = `"<redacted>"`
 
-// redactPatterns hides credentials in one line or a whole file of TOML.
+// redactPatterns hides credentials in one line of TOML or YAML, or in a
+// message.
 func redactPatterns(s string) string {
 	// Most lines hold no credential key: skip the regexps for them.
-	if containsFold(s, "auth") || containsFold(s, "password") || containsFold(s, "identity") {
-		re := secretValue()
-		s = re.ReplaceAllStringFunc(s, func(m string) string {
-			sub := re.FindStringSubmatch(m)
-			if isEmptyValue(sub[2]) {
-				return m // an empty credential hides nothing
-			}
-			return sub[1] + redactedValue
-		})
+	if mayHoldCredentialKey(s) {
+		s = replaceValues(secretValue(), s)
+		s = replaceValues(yamlSecretValue(), s)
 	}
 	if strings.Contains(s, "@") {
 		s = urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
@@ -40,11 +51,32 @@ func redactPatterns(s string) string {
 	return s
 }
 
-// isEmptyValue reports an empty TOML string or array: "", ”, [], [""].
+// replaceValues hides the value (second group) of each match of re,
+// unless it is empty: an empty credential hides nothing.
+func replaceValues(re *regexp.Regexp, s string) string {
+	return re.ReplaceAllStringFunc(s, func(m string) string {
+		sub := re.FindStringSubmatch(m)
+		if isEmptyValue(sub[2]) {
+			return m
+		}
+		return sub[1] + redactedValue
+	})
+}
+
+// isEmptyValue reports an empty TOML string or array: "", '', [], [""].
 func isEmptyValue(v string) bool {
 	switch strings.Join(strings.Fields(v), "") {
 	case `""`, `''`, `[]`, `[""]`:
 		return true
+	}
+	return false
+}
+
+func mayHoldCredentialKey(s string) bool {
+	for _, w := range []string{"auth", "passw", "identity", "token", "secret", "cookie", "key"} {
+		if containsFold(s, w) {
+			return true
+		}
 	}
 	return false
 }
@@ -54,10 +86,19 @@ func isEmptyValue(v string) bool {
 // and the patterns above catch them where they are assigned.
 const minLiteralSecret = 6
 
-// redactor returns the function that hides credentials in printed text:
-// the patterns of redactPatterns, plus every known secret value (each line of a
-// multi-line one too) standing as a word of its own, which catches what a
-// line-by-line pattern cannot see, such as multi-line strings and arrays.
+// redactor returns the function that hides credentials in printed text,
+// line by line:
+//   - a line that lies inside a multi-line credential value of one of the
+//     plan's files (a multi-line string or array) is hidden whole;
+//   - the raw text of each single-line credential value found by parsing
+//     the plan's files (a header table's X-Custom-Key, say) is hidden
+//     wherever it appears;
+//   - the patterns of redactPatterns hide a credential key's value on the
+//     key's own line, and URL user information;
+//   - every known secret value (each line of a multi-line one too) is
+//     hidden where it stands as a word of its own: in warnings, and where
+//     a key that is not recognisably a credential holds one.
+//
 // It returns nil when secrets are to be shown.
 func (p *Plan) redactor(showSecrets bool) func(string) string {
 	if showSecrets {
@@ -71,14 +112,32 @@ func (p *Plan) redactor(showSecrets bool) func(string) string {
 			}
 		}
 	}
+	found := secretsIn(p.Files)
 	// Longest first, so that a secret containing another is hidden whole.
 	sort.Slice(literals, func(i, j int) bool { return len(literals[i]) > len(literals[j]) })
-	return func(text string) string {
-		text = redactPatterns(text)
-		for _, lit := range literals {
-			text = replaceWord(text, lit, "<redacted>")
+	sort.Slice(found.values, func(i, j int) bool { return len(found.values[i]) > len(found.values[j]) })
+	redactLine := func(line string) string {
+		if trimmed := strings.TrimSpace(line); trimmed != "" && found.lines[trimmed] {
+			return line[:len(line)-len(strings.TrimLeft(line, " \t"))] + "<redacted>"
 		}
-		return text
+		for _, v := range found.values {
+			line = strings.ReplaceAll(line, v, redactedValue)
+		}
+		line = redactPatterns(line)
+		for _, lit := range literals {
+			line = replaceWord(line, lit, "<redacted>")
+		}
+		return line
+	}
+	return func(text string) string {
+		if !strings.Contains(text, "\n") {
+			return redactLine(text)
+		}
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			lines[i] = redactLine(l)
+		}
+		return strings.Join(lines, "\n")
 	}
 }
 
