@@ -11,6 +11,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/certsd-migrate/certsd-migrate/convert"
 )
 
 // The journal makes an apply one step for the node as a whole. Apply
@@ -187,10 +189,16 @@ type Interrupted struct {
 	Total   int
 }
 
+// String says what happened: "an apply (pid N, started T) was
+// interrupted with D of T files written".
 func (i *Interrupted) String() string {
-	return fmt.Sprintf("an apply (pid %d, started %s) was interrupted with %d of %d files written; `certsd-migrate apply` finishes it, `certsd-migrate rollback` undoes it",
+	return fmt.Sprintf("an apply (pid %d, started %s) was interrupted with %d of %d files written",
 		i.PID, i.Started.Format(time.RFC3339), i.Done, i.Total)
 }
+
+// WarnInterrupted is the code of the warning diff gives for an
+// interrupted apply (in -o json output).
+const WarnInterrupted = "interrupted-apply"
 
 // reconcile computes, for each file of j, the change that brings it to
 // its new state (forward) or back to its old one. Files are listed in
@@ -250,7 +258,13 @@ func Pending(root string) (*Plan, *Interrupted, error) {
 		return nil, nil, err
 	}
 	j.Root = root
-	return reconcile(n, j, journalPath, true)
+	p, info, err := reconcile(n, j, journalPath, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Warnings = append(p.Warnings, convert.Warning{Code: WarnInterrupted, Pos: convert.Position{File: journalPath},
+		Message: info.String() + "; `certsd-migrate apply` finishes it, `certsd-migrate rollback` undoes it"})
+	return p, info, nil
 }
 
 // Recover finishes an apply that was interrupted on the node at root and

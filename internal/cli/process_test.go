@@ -336,3 +336,56 @@ func TestApplyExitCodeWithUnwritableOutput(t *testing.T) {
 		t.Errorf("diff: exit %d, want 2", code)
 	}
 }
+
+// rollback after a completed apply: the preview exits 1 and shows the
+// hosts files going, rollback restores the node, then nothing is left to
+// undo.
+func TestRollbackAfterApply(t *testing.T) {
+	root := writeKillNode(t)
+	before := nodeState(t, root)
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Run(append(args, "--root", root, "--color", "never"), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := run(append([]string{"apply"}, killArgs...)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := run("rollback", "--dry-run")
+	if code != exitChanges || !strings.Contains(stdout, "--- a/etc/containerd/certs.d/docker.io/hosts.toml\n+++ /dev/null\n") ||
+		!strings.Contains(stderr, "0 files to create, 2 to modify, 3 to remove") {
+		t.Errorf("rollback --dry-run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "kill-suite-secret") {
+		t.Errorf("rollback --dry-run shows the password:\n%s", stdout)
+	}
+	if got := nodeState(t, root); maps.Equal(got, before) {
+		t.Fatal("rollback --dry-run rolled back")
+	}
+	if code, _, stderr := run("rollback"); code != exitOK || !strings.Contains(stderr, "rolled back: ") {
+		t.Errorf("rollback: exit %d\n%s", code, stderr)
+	}
+	if got := nodeState(t, root); !maps.Equal(got, before) {
+		t.Errorf("rollback did not restore the node:\n got %v\nwant %v", got, before)
+	}
+	if code, _, stderr := run("rollback"); code != exitOK || !strings.Contains(stderr, "nothing to roll back") {
+		t.Errorf("second rollback: exit %d\n%s", code, stderr)
+	}
+	if code, stdout, _ := run("rollback", "--dry-run"); code != exitOK || stdout != "" {
+		t.Errorf("rollback --dry-run with nothing to undo: exit %d\n%s", code, stdout)
+	}
+	// A file edited since the apply is not overwritten.
+	if code, _, stderr := run(append([]string{"apply"}, killArgs...)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	edited := filepath.Join(root, "etc/containerd/certs.d/quay.io/hosts.toml")
+	if err := os.WriteFile(edited, []byte("# mine now\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run("rollback"); code != exitError || !strings.Contains(stderr, "/etc/containerd/certs.d/quay.io/hosts.toml: changed since the apply recorded in") {
+		t.Errorf("rollback over an edited file: exit %d\n%s", code, stderr)
+	}
+	if data, _ := os.ReadFile(edited); string(data) != "# mine now\n" {
+		t.Errorf("the edit was lost")
+	}
+}

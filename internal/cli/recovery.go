@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/certsd-migrate/certsd-migrate/migrate"
 )
@@ -25,7 +26,9 @@ func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), co
 	if finished != nil {
 		// The node is migrated now; printing is best effort.
 		if c.output != "json" {
-			c.printChanges(finished, stdout, stderr, "finished "+info.String()+": "+finished.Summary())
+			summary := fmt.Sprintf("finished the apply of pid %d (started %s), interrupted with %d of %d files written: %s",
+				info.PID, info.Started.Format(time.RFC3339), info.Done, info.Total, finished.Summary())
+			c.printChanges(finished, stdout, stderr, summary)
 		}
 	}
 	return lock.Unlock, 0, false
@@ -48,7 +51,10 @@ func (c *invocation) showInterrupted(stdout, stderr io.Writer) (code int, done b
 	if pending == nil {
 		return 0, false
 	}
-	if err := c.printReport(pending, stdout, stderr, info.String()+"; "+pending.Summary()); err != nil {
+	files := *pending
+	files.Warnings = nil // the summary says it all
+	summary := info.String() + "; to finish it: " + files.Summary() + "; `certsd-migrate apply` finishes it, `certsd-migrate rollback` undoes it"
+	if err := c.printReport(pending, stdout, stderr, summary); err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		return exitError, true
 	}
@@ -71,7 +77,7 @@ func (c *invocation) rollback(stdout, stderr io.Writer) int {
 		}
 		summary := "rollback: " + plan.Summary() + "; run `certsd-migrate rollback` to undo the last apply"
 		if info != nil {
-			summary = "rollback of " + info.String() + ": " + plan.Summary()
+			summary = info.String() + "; rollback: " + plan.Summary() + "; run `certsd-migrate rollback` to undo it"
 		}
 		if !plan.Changed() {
 			summary = ""
