@@ -287,7 +287,7 @@ func (a *applier) write(c FileChange, old fileState) error {
 		return err
 	}
 	if c.Action == Create {
-		a.remember(undoStep{path: c.Path, left: "created file not removed", run: func() error { return removeCreated(a.n, c.Path) }})
+		a.remember(undoStep{path: c.Path, left: "created file not removed", run: func() error { return removeCreated(a.n, c.Path, a.step) }})
 	} else {
 		a.remember(undoStep{path: c.Path, left: "has the new content, old content not restored", run: func() error {
 			w := atomicWrite{n: a.n, path: c.Path, data: c.Before, mode: old.mode, owner: old.owner}
@@ -331,7 +331,7 @@ func (a *applier) mkdir(dir string) error {
 	if err := mkdirNode(a.n, dir, 0o755); err != nil {
 		return err
 	}
-	a.remember(undoStep{path: dir, left: "created directory not removed", run: func() error { return removeCreated(a.n, dir) }})
+	a.remember(undoStep{path: dir, left: "created directory not removed", run: func() error { return removeCreated(a.n, dir, a.step) }})
 	if err := a.step("dirsync", path.Dir(dir)); err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func (a *applier) backup(c FileChange, old fileState) error {
 			continue
 		}
 		if created {
-			a.remember(undoStep{path: name, left: "backup not removed", backup: true, run: func() error { return removeCreated(a.n, name) }})
+			a.remember(undoStep{path: name, left: "backup not removed", backup: true, run: func() error { return removeCreated(a.n, name, a.step) }})
 		}
 		if err != nil {
 			return fmt.Errorf("backing up %s to %s: %w", c.Path, name, unwrapPathError(err))
@@ -439,8 +439,11 @@ type notDurable struct{ err error }
 
 func (e *notDurable) Error() string { return "not durable: " + e.err.Error() }
 
-// removeCreated removes a file or empty directory that Apply created.
-func removeCreated(n *node, nodePath string) error {
+// removeCreated removes a file or empty directory that Apply created. A
+// failure to sync the directory afterwards is a notDurable: the file is
+// gone, which a plain error would deny. hook, if set, is the fault hook
+// (step "undo-dirsync").
+func removeCreated(n *node, nodePath string, hook func(step, path string) error) error {
 	name, err := n.resolve(nodePath)
 	if err != nil {
 		return err
@@ -449,7 +452,13 @@ func removeCreated(n *node, nodePath string) error {
 		return err
 	}
 	n.forget()
-	if err := syncDir(n, path.Dir(nodePath)); err != nil {
+	if hook != nil {
+		err = hook("undo-dirsync", path.Dir(nodePath))
+	}
+	if err == nil {
+		err = syncDir(n, path.Dir(nodePath))
+	}
+	if err != nil {
 		return &notDurable{unwrapPathError(err)}
 	}
 	return nil

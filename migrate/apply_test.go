@@ -500,3 +500,47 @@ func checkNoSecrets(t *testing.T, err error) {
 		}
 	}
 }
+
+// Under persistent faults the backup is the only copy of the original
+// outside the journal: a rollback that could not restore the config keeps
+// it, and says so.
+func TestFailedRollbackKeepsBackup(t *testing.T) {
+	root := writeNode(t, nodeBefore())
+	fail := func(step, path string) error {
+		if (step == "wrote" || step == "undo") && path == configPath {
+			return errInjected
+		}
+		return nil
+	}
+	_, err := Apply(migration(root), ApplyOptions{Now: applyClock, fail: fail})
+	if err == nil || !strings.Contains(err.Error(), backupPath+": backup kept, the original is not restored") {
+		t.Fatalf("got %v", err)
+	}
+	got := snapshotNode(t, root)
+	if got[backupPath] != file(0o640, oldConfig) {
+		t.Errorf("backup: %s", orNone(got[backupPath]))
+	}
+	if got[configPath] != file(0o640, newConfig) {
+		t.Errorf("config: %s", orNone(got[configPath]))
+	}
+}
+
+// A removal whose directory could not be synced is reported as done but
+// not durable, not as "not removed".
+func TestRollbackReportsUndurableRemoval(t *testing.T) {
+	root := writeNode(t, nodeBefore())
+	fail := func(step, path string) error {
+		if step == "wrote" && path == configPath || step == "undo-dirsync" && path == filepath.Dir(hostsPath) {
+			return errInjected
+		}
+		return nil
+	}
+	_, err := Apply(migration(root), ApplyOptions{Now: applyClock, fail: fail})
+	want := hostsPath + ": removed, but the removal may not survive a crash (injected failure)"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), hostsPath+": created file not removed") {
+		t.Fatalf("got %v\nwant it to contain %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, hostsPath)); err == nil {
+		t.Errorf("%s is still there", hostsPath)
+	}
+}

@@ -163,7 +163,7 @@ func commitJournal(n *node) error {
 
 // removeJournal removes the journal or record at p, durably.
 func removeJournal(n *node, p string) error {
-	err := removeCreated(n, p)
+	err := removeCreated(n, p, nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -386,7 +386,7 @@ func carryOut(n *node, j *journal, p *Plan, forward bool) error {
 		case c.Action == Unchanged:
 			continue
 		case c.Action == Remove:
-			err = removeCreated(n, c.Path)
+			err = removeCreated(n, c.Path, nil)
 			var nd *notDurable
 			if errors.As(err, &nd) {
 				err = nd.err
@@ -409,7 +409,7 @@ func carryOut(n *node, j *journal, p *Plan, forward bool) error {
 	if !forward {
 		for _, d := range slices.Backward(j.Dirs) {
 			// A directory that now holds something else stays.
-			if err := removeCreated(n, d); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+			if err := removeCreated(n, d, nil); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) {
 				var nd *notDurable
 				if !errors.As(err, &nd) {
 					return fmt.Errorf("removing directory %s: %w", d, unwrapPathError(err))
