@@ -70,9 +70,20 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 		return r, nil
 	}
 	// done is the resolved, link-free part (an os.Root name); todo the
-	// components still to walk.
+	// components still to walk. The walk starts from the nearest ancestor
+	// resolved before.
 	done := "."
 	todo := strings.Split(strings.TrimPrefix(nodeDir, "/"), "/")
+	// While no link has been followed, each directory walked resolves to
+	// itself and is worth remembering.
+	plain := true
+	for i := len(todo) - 1; i > 0; i-- {
+		prefix := path.Join(todo[:i]...)
+		if r, ok := n.dirs["/"+prefix]; ok {
+			done, todo, plain = r, todo[i:], r == prefix
+			break
+		}
+	}
 	links := 0
 	for len(todo) > 0 {
 		c := todo[0]
@@ -99,8 +110,12 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			done = next
+			if plain && fi.IsDir() {
+				n.dirs["/"+next] = next
+			}
 			continue
 		}
+		plain = false
 		if links++; links > maxLinks {
 			return "", fmt.Errorf("%s: too many levels of symbolic links", nodeDir)
 		}

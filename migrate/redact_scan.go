@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/certsd-migrate/certsd-migrate/internal/tomldoc"
@@ -24,7 +25,7 @@ func secretsIn(files []FileChange) foundSecrets {
 	found := foundSecrets{lines: map[string]bool{}}
 	for _, f := range files {
 		for _, data := range [][]byte{f.Before, f.After} {
-			if len(data) == 0 || !mayHoldCredentialKey(string(data)) {
+			if len(data) == 0 || !mayHoldCredentialKey(string(data)) || !mayNeedParsing(data) {
 				continue
 			}
 			doc, err := tomldoc.Parse(data)
@@ -102,6 +103,21 @@ func isHeaderCredential(name string) bool {
 	n := strings.ToLower(name)
 	for _, w := range []string{"auth", "token", "secret", "key", "passw", "cookie", "credential", "session", "signature"} {
 		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayNeedParsing reports whether a file may hold what only parsing finds:
+// a multi-line string or array, or a header table. Most files hold
+// neither, and the patterns suffice for them.
+func mayNeedParsing(data []byte) bool {
+	if bytes.Contains(data, []byte(`"""`)) || bytes.Contains(data, []byte("'''")) || containsFold(string(data), "header") {
+		return true
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if line = bytes.TrimSpace(line); len(line) > 0 && (line[len(line)-1] == '[' || line[len(line)-1] == ',') {
 			return true
 		}
 	}
