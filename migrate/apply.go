@@ -448,10 +448,9 @@ func removeCreated(n *node, nodePath string, hook func(step, path string) error)
 	if err != nil {
 		return err
 	}
-	if err := n.root.Remove(name); err != nil {
+	if err := n.removeName(name); err != nil {
 		return err
 	}
-	n.forget()
 	if hook != nil {
 		err = hook("undo-dirsync", path.Dir(nodePath))
 	}

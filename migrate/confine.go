@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -24,9 +25,17 @@ import (
 // check cannot lead outside.
 type node struct {
 	root *os.Root
-	// dirs caches resolved directories: plans name thousands of files in
-	// the same few directories.
+	// dirs caches resolved directories (node path to os.Root name): plans
+	// name thousands of files in the same few directories. A directory
+	// that is missing resolves as itself, and still does once the tool
+	// creates it or after it removes it, so the cache stays true.
 	dirs map[string]string
+	// roots holds an os.Root for each directory opened (by os.Root name,
+	// "." is root), so that an operation on a file walks one component,
+	// not the whole path: os.Root opens every component of a name it is
+	// given. missing remembers directories found absent.
+	roots   map[string]*os.Root
+	missing map[string]error
 }
 
 // openNode opens the node whose "/" is dir ("" is the real root).
@@ -38,10 +47,129 @@ func openNode(dir string) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening --root %s: %w", dir, unwrapPathError(err))
 	}
-	return &node{root: r, dirs: map[string]string{}}, nil
+	return &node{root: r, dirs: map[string]string{}, roots: map[string]*os.Root{".": r}, missing: map[string]error{}}, nil
 }
 
-func (n *node) close() { n.root.Close() }
+func (n *node) close() {
+	for _, r := range n.roots {
+		r.Close()
+	}
+}
+
+// rootOf returns the os.Root of the directory with the os.Root name dir,
+// opened from its parent's.
+func (n *node) rootOf(dir string) (*os.Root, error) {
+	dir = path.Clean(dir)
+	if dir == "/" || dir == "" {
+		dir = "."
+	}
+	if r, ok := n.roots[dir]; ok {
+		return r, nil
+	}
+	if err, ok := n.missing[dir]; ok {
+		return nil, err
+	}
+	parent, err := n.rootOf(path.Dir(dir))
+	if err != nil {
+		return nil, err
+	}
+	r, err := parent.OpenRoot(path.Base(dir))
+	if err != nil {
+		err = &fs.PathError{Op: "open", Path: dir, Err: unwrapPathError(err)}
+		if errors.Is(err, fs.ErrNotExist) {
+			n.missing[dir] = err
+		}
+		return nil, err
+	}
+	n.roots[dir] = r
+	return r, nil
+}
+
+// in splits an os.Root name into its directory's os.Root and its base.
+func (n *node) in(name string) (*os.Root, string, error) {
+	if name == "." {
+		return n.root, ".", nil
+	}
+	r, err := n.rootOf(path.Dir(name))
+	return r, path.Base(name), err
+}
+
+// The os.Root operations, on os.Root names (resolved, link-free
+// directories), each through its directory's own root.
+
+func (n *node) lstatName(name string) (fs.FileInfo, error) {
+	r, base, err := n.in(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.Lstat(base)
+}
+
+func (n *node) readlinkName(name string) (string, error) {
+	r, base, err := n.in(name)
+	if err != nil {
+		return "", err
+	}
+	return r.Readlink(base)
+}
+
+func (n *node) openFileName(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	r, base, err := n.in(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.OpenFile(base, flag, perm)
+}
+
+// openDirName opens a directory (to sync or list it).
+func (n *node) openDirName(name string) (*os.File, error) {
+	r, err := n.rootOf(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.Open(".")
+}
+
+func (n *node) removeName(name string) error {
+	r, base, err := n.in(name)
+	if err != nil {
+		return err
+	}
+	if err := r.Remove(base); err != nil {
+		return err
+	}
+	if dr, ok := n.roots[name]; ok {
+		dr.Close()
+		delete(n.roots, name)
+	}
+	return nil
+}
+
+func (n *node) mkdirName(name string, perm fs.FileMode) error {
+	r, base, err := n.in(name)
+	if err != nil {
+		return err
+	}
+	// Created, or made by someone else meanwhile: it is not missing.
+	delete(n.missing, name)
+	if err := r.Mkdir(base, perm); err != nil {
+		return err
+	}
+	return r.Chmod(base, perm)
+}
+
+// renameName renames within one directory, as every rename here does
+// (temporary file to final name, journal to record).
+func (n *node) renameName(from, to string) error {
+	if path.Dir(from) != path.Dir(to) {
+		return n.root.Rename(from, to)
+	}
+	r, base, err := n.in(from)
+	if err != nil {
+		return err
+	}
+	return r.Rename(base, path.Base(to))
+}
 
 // maxLinks bounds the links followed for one path, as the kernel's ELOOP.
 const maxLinks = 40
@@ -99,7 +227,7 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 			continue
 		}
 		next := path.Join(done, c)
-		fi, err := n.root.Lstat(next)
+		fi, err := n.lstatName(next)
 		if errors.Is(err, fs.ErrNotExist) {
 			// Nothing below a missing directory can be a link.
 			done = path.Join(append([]string{next}, todo...)...)
@@ -119,7 +247,7 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 		if links++; links > maxLinks {
 			return "", fmt.Errorf("%s: too many levels of symbolic links", nodeDir)
 		}
-		target, err := n.root.Readlink(next)
+		target, err := n.readlinkName(next)
 		if err != nil {
 			return "", fmt.Errorf("reading link %s: %w", "/"+next, unwrapPathError(err))
 		}
@@ -134,18 +262,13 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 	return done, nil
 }
 
-// forget drops the cached resolutions, after the tool created directories
-// (a missing directory resolved as itself; it still does, but a cache must
-// not outlive what it describes).
-func (n *node) forget() { clear(n.dirs) }
-
 // lstat is os.Lstat of a node path.
 func (n *node) lstat(nodePath string) (fs.FileInfo, error) {
 	name, err := n.resolve(nodePath)
 	if err != nil {
 		return nil, err
 	}
-	return n.root.Lstat(name)
+	return n.lstatName(name)
 }
 
 // stat is os.Stat of a node path: the last element followed too.
@@ -154,7 +277,7 @@ func (n *node) stat(nodePath string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return n.root.Lstat(name)
+	return n.lstatName(name)
 }
 
 // MaxInputSize caps every file the tool reads: config files,
@@ -172,7 +295,7 @@ func (n *node) readInput(nodePath string) ([]byte, fs.FileInfo, error) {
 	}
 	// O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat
 	// below then refuses it.
-	f, err := n.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := n.openFileName(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, unwrapPathError(err)
 	}
@@ -245,7 +368,7 @@ func (n *node) glob(pattern string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := n.root.Open(name)
+	d, err := n.openDirName(name)
 	if err != nil {
 		return nil, nil // like filepath.Glob: no directory, no match
 	}
@@ -269,7 +392,14 @@ func (n *node) readDir(nodeDir string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fs.ReadDir(n.root.FS(), name)
+	d, err := n.openDirName(name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
 }
 
 // checkNamespaceDir refuses a hosts file whose directory (certs.d/<ns>)

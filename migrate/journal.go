@@ -155,7 +155,7 @@ func commitJournal(n *node) error {
 	if err != nil {
 		return err
 	}
-	if err := n.root.Rename(from, to); err != nil {
+	if err := n.renameName(from, to); err != nil {
 		return unwrapLinkError(err)
 	}
 	return syncDir(n, StateDir)

@@ -42,7 +42,7 @@ func LockNode(root string, wait time.Duration) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := n.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := n.openFileName(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock %s: %w", lockPath, unwrapPathError(err))
 	}
@@ -70,7 +70,7 @@ func WaitUnlocked(root string, wait time.Duration) error {
 	if err != nil {
 		return err
 	}
-	f, err := n.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := n.openFileName(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

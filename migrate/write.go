@@ -57,7 +57,7 @@ func (w *atomicWrite) run() (err error) {
 	}
 	dir := path.Dir(name)
 	tmp := path.Join(dir, "."+path.Base(name)+tempMarker+randomSuffix())
-	f, err := w.n.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := w.n.openFileName(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating a temporary file: %w", unwrapPathError(err))
 	}
@@ -67,7 +67,7 @@ func (w *atomicWrite) run() (err error) {
 			return
 		}
 		f.Close()
-		if rerr := w.n.root.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		if rerr := w.n.removeName(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = fmt.Errorf("%w (and the temporary file /%s was left behind: %v)", err, tmp, unwrapPathError(rerr))
 		}
 	}()
@@ -95,7 +95,7 @@ func (w *atomicWrite) run() (err error) {
 			return err
 		}
 	}
-	if err := w.n.root.Rename(tmp, name); err != nil {
+	if err := w.n.renameName(tmp, name); err != nil {
 		return fmt.Errorf("rename: %w", unwrapLinkError(err))
 	}
 	renamed = true
@@ -134,7 +134,7 @@ func writeNew(n *node, nodePath string, data []byte, mode fs.FileMode, o *owner)
 	if err != nil {
 		return false, err
 	}
-	f, err := n.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := n.openFileName(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return false, err
 	}
@@ -159,11 +159,7 @@ func mkdirNode(n *node, nodeDir string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if err := n.root.Mkdir(name, perm); err != nil {
-		return err
-	}
-	n.forget()
-	return n.root.Chmod(name, perm)
+	return n.mkdirName(name, perm)
 }
 
 // syncDir makes the creation, renaming or removal of an entry of a node
@@ -173,7 +169,7 @@ func syncDir(n *node, nodeDir string) error {
 	if err != nil {
 		return err
 	}
-	d, err := n.root.Open(name)
+	d, err := n.openDirName(name)
 	if err != nil {
 		return err
 	}
@@ -214,7 +210,7 @@ func removeTemps(n *node, nodeDir string) {
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), tempMarker) && e.Type().IsRegular() {
-			n.root.Remove(path.Join(name, e.Name()))
+			n.removeName(path.Join(name, e.Name()))
 		}
 	}
 }
