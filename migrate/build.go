@@ -50,7 +50,7 @@ func (e *ConflictError) Error() string {
 
 // Build reads the node's config and plans the migration. It writes nothing.
 func Build(opts Options) (*Plan, error) {
-	n, err := openNode(opts.Root)
+	n, err := snapshot(opts.Root)
 	if err != nil {
 		return nil, err
 	}

@@ -33,8 +33,12 @@ type node struct {
 	// roots holds an os.Root for each directory opened (by os.Root name,
 	// "." is root), so that an operation on a file walks one component,
 	// not the whole path: os.Root opens every component of a name it is
-	// given. missing remembers directories found absent.
-	roots   map[string]*os.Root
+	// given.
+	roots map[string]*os.Root
+	// missing remembers absent directories, for a node opened to plan
+	// (snapshot): a plan is a snapshot anyway, and Apply checks every file
+	// again through a node of its own, which does not remember them, since
+	// a concurrent run may create them at any moment.
 	missing map[string]error
 }
 
@@ -47,7 +51,17 @@ func openNode(dir string) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening --root %s: %w", dir, unwrapPathError(err))
 	}
-	return &node{root: r, dirs: map[string]string{}, roots: map[string]*os.Root{".": r}, missing: map[string]error{}}, nil
+	return &node{root: r, dirs: map[string]string{}, roots: map[string]*os.Root{".": r}}, nil
+}
+
+// snapshot opens the node at dir to plan: it remembers absent
+// directories (see node.missing) and must not write.
+func snapshot(dir string) (*node, error) {
+	n, err := openNode(dir)
+	if err == nil {
+		n.missing = map[string]error{}
+	}
+	return n, err
 }
 
 func (n *node) close() {
@@ -76,7 +90,7 @@ func (n *node) rootOf(dir string) (*os.Root, error) {
 	r, err := parent.OpenRoot(path.Base(dir))
 	if err != nil {
 		err = &fs.PathError{Op: "open", Path: dir, Err: unwrapPathError(err)}
-		if errors.Is(err, fs.ErrNotExist) {
+		if n.missing != nil && errors.Is(err, fs.ErrNotExist) {
 			n.missing[dir] = err
 		}
 		return nil, err
@@ -150,8 +164,6 @@ func (n *node) mkdirName(name string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	// Created, or made by someone else meanwhile: it is not missing.
-	delete(n.missing, name)
 	if err := r.Mkdir(base, perm); err != nil {
 		return err
 	}

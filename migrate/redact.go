@@ -72,13 +72,48 @@ func isEmptyValue(v string) bool {
 	return false
 }
 
+// credentialWords are in every credentialKey (and isHeaderCredential
+// name), lower case.
+var credentialWords = []string{"auth", "passw", "identity", "token", "secret", "cookie", "key"}
+
 func mayHoldCredentialKey(s string) bool {
-	for _, w := range []string{"auth", "passw", "identity", "token", "secret", "cookie", "key"} {
-		if containsFold(s, w) {
-			return true
+	if len(s) > 4096 {
+		// Whole files: one lower-casing, then fast searches.
+		lower := strings.ToLower(s)
+		for _, w := range credentialWords {
+			if strings.Contains(lower, w) {
+				return true
+			}
+		}
+		return false
+	}
+	// One pass: only where a word's first letter stands, compare.
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if c != 'a' && c != 'p' && c != 'i' && c != 't' && c != 's' && c != 'c' && c != 'k' {
+			continue
+		}
+		for _, w := range credentialWords {
+			if w[0] == c && hasPrefixFold(s[i:], w) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// hasPrefixFold reports whether s starts with the lower-case ASCII word,
+// ignoring case.
+func hasPrefixFold(s, word string) bool {
+	if len(s) < len(word) {
+		return false
+	}
+	for j := 0; j < len(word); j++ {
+		if s[j]|0x20 != word[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // minLiteralSecret is the shortest known secret replaced wherever it
