@@ -394,15 +394,23 @@ func matchesGlob(globs []string, p string) bool {
 	return false
 }
 
-// rollback undoes every step done so far, newest first. The error says
+// rollback undoes every step done so far, newest first. It stops at the
+// first step it cannot undo: the steps before it are what make that one
+// safe (the hosts files a migrated config needs, the backup of a config
+// not restored), so they stay, and the journal with them. The error says
 // what failed and whether the node is back as it was, or else which paths
 // are left in which state.
 func (a *applier) rollback(cause error) error {
 	var left []string
+	stopped := false
 	for i := len(a.undo) - 1; i >= 0; i-- {
 		u := a.undo[i]
-		if u.backup && len(left) > 0 {
-			left = append(left, fmt.Sprintf("%s: backup kept, the original is not restored", u.path))
+		if stopped {
+			if u.backup {
+				left = append(left, fmt.Sprintf("%s: backup kept, the original is not restored", u.path))
+			} else {
+				left = append(left, fmt.Sprintf("%s: left as apply made it", u.path))
+			}
 			continue
 		}
 		err := a.step("undo", u.path)
@@ -412,9 +420,11 @@ func (a *applier) rollback(cause error) error {
 		var nd *notDurable
 		switch {
 		case errors.As(err, &nd):
+			// Done, only perhaps not durably: going on is safe.
 			left = append(left, fmt.Sprintf("%s: removed, but the removal may not survive a crash (%v)", u.path, nd.err))
 		case err != nil:
 			left = append(left, fmt.Sprintf("%s: %s (%v)", u.path, u.left, unwrapPathError(err)))
+			stopped = true
 		}
 	}
 	if len(left) == 0 && a.journaled {
@@ -429,7 +439,7 @@ func (a *applier) rollback(cause error) error {
 	if a.journaled {
 		hint = "\n(the journal " + journalPath + " remembers the originals: `certsd-migrate rollback` restores them, `certsd-migrate apply` finishes the migration)"
 	}
-	return fmt.Errorf("%w; restoring the node failed, these paths need fixing by hand:\n\t%s%s",
+	return fmt.Errorf("%w; restoring the node failed, these paths are not as they were:\n\t%s%s",
 		cause, strings.Join(left, "\n\t"), hint)
 }
 

@@ -342,6 +342,9 @@ func TestApplyRollsBack(t *testing.T) {
 	}
 }
 
+// A rollback stops at the first step it cannot undo: what came before it
+// (here the hosts file beside the key, and the directories) stays, so the
+// node is never less migrated than its config says.
 func TestApplyReportsFailedRollback(t *testing.T) {
 	root := writeNode(t, nodeBefore())
 	fail := func(step, path string) error {
@@ -354,28 +357,33 @@ func TestApplyReportsFailedRollback(t *testing.T) {
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("got error %v, want the injected one", err)
 	}
-	// The key stays, so do the directories holding it; the rest is undone.
 	for _, want := range []string{
 		"writing " + configPath + ": injected failure; restoring the node failed",
 		"\n\t" + keyPath + ": created file not removed (injected failure)",
-		"\n\t/etc/containerd/certs.d/docker.io: created directory not removed (directory not empty)",
-		"\n\t/etc/containerd/certs.d: created directory not removed (directory not empty)",
+		"\n\t" + hostsPath + ": left as apply made it",
+		"\n\t/etc/containerd/certs.d/docker.io: left as apply made it",
+		"\n\t/etc/containerd/certs.d: left as apply made it",
+		"`certsd-migrate rollback` restores them",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\ndoes not contain %q", err, want)
 		}
 	}
-	if n := strings.Count(err.Error(), "\n\t"); n != 3 {
-		t.Errorf("error lists %d paths, want 3:\n%v", n, err)
-	}
-	if !strings.Contains(err.Error(), "`certsd-migrate rollback` restores them") {
-		t.Errorf("error %q does not say how to finish the rollback", err)
+	if n := strings.Count(err.Error(), "\n\t"); n != 4 {
+		t.Errorf("error lists %d paths, want 4:\n%v", n, err)
 	}
 	checkNoSecrets(t, err)
+	// The config is restored (it was undone first), the hosts files stay.
 	checkTree(t, snapshotNode(t, root), with(treeBefore(),
 		"/etc/containerd/certs.d", dir755,
 		"/etc/containerd/certs.d/docker.io", dir755,
+		hostsPath, file(0o644, hostsTOML),
 		keyPath, file(0o600, clientKey)))
+	// The journal lets rollback finish the job.
+	if _, err := Rollback(root); err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, snapshotNode(t, root), treeBefore())
 }
 
 // A directory appearing where a file is to be created is caught just
@@ -394,9 +402,9 @@ func TestApplyLeavesNoTempFile(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("got error %v, want one starting %q", err, want)
 	}
-	want = "; restoring the node failed, these paths need fixing by hand:\n" +
+	want = "; restoring the node failed, these paths are not as they were:\n" +
 		"\t/etc/containerd/certs.d/docker.io: created directory not removed (directory not empty)\n" +
-		"\t/etc/containerd/certs.d: created directory not removed (directory not empty)\n"
+		"\t/etc/containerd/certs.d: left as apply made it\n"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q\ndoes not end %q", err, want)
 	}

@@ -198,9 +198,11 @@ func TestCrashAtEveryStep(t *testing.T) {
 }
 
 // TestFaultAtEveryStep fails each step of an apply with ENOSPC, EIO or
-// EROFS, once (the node must be as before) and from then on, undo steps
-// included (the node must be as before, or keep a journal from which the
-// next run, once the fault is gone, finishes or undoes the apply). The
+// EROFS: once (the node must be as before), from then on, undo steps
+// included, and once plus at the first undo step (the node must be as
+// before, or keep a journal from which the next run, once the fault is
+// gone, undoes the apply; never the config migrated and a hosts file
+// gone). The
 // original content must never be lost: while a config file is not
 // restored, its backup or the journal holds it.
 func TestFaultAtEveryStep(t *testing.T) {
@@ -210,18 +212,22 @@ func TestFaultAtEveryStep(t *testing.T) {
 	states := map[string]int{}
 	trials, recoveries := 0, 0
 	for k := range steps {
-		for _, persistent := range []bool{false, true} {
+		for _, mode := range []string{"once", "from then on", "once and at the first undo"} {
 			trials++
 			fault := errs[k%len(errs)]
-			what := fmt.Sprintf("%v at %s (persistent %v)", fault, steps[k], persistent)
+			what := fmt.Sprintf("%v at %s (%s)", fault, steps[k], mode)
 			root := writeFaultNode(t)
 			plan := buildFaultPlan(t, root)
 			n := 0
-			failing := false
+			failing, undoFailed := false, false
 			hook := func(step, path string) error {
 				n++
-				if n == k+1 || persistent && failing {
+				switch {
+				case n == k+1, mode == "from then on" && failing:
 					failing = true
+					return fault
+				case mode == "once and at the first undo" && failing && step == "undo" && !undoFailed:
+					undoFailed = true
 					return fault
 				}
 				return nil
@@ -260,7 +266,7 @@ func TestFaultAtEveryStep(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("injected ENOSPC/EIO/EROFS at each of %d steps, once and persistently: %d trials, states %v, %d recoveries by rollback",
+	t.Logf("injected ENOSPC/EIO/EROFS at each of %d steps, once, persistently, and once plus at the first undo: %d trials, states %v, %d recoveries by rollback",
 		len(steps), trials, states, recoveries)
 }
 

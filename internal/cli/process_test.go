@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,99 +161,171 @@ func copyTree(t *testing.T, from string) string {
 	return to
 }
 
-// TestKillAtEverySyscall kills a real apply (SIGKILL from strace) at each
-// rename, mkdir and fsync it makes, in turn. After each kill the node is
-// as before, as after a clean apply, or holds a journal; then the next
-// apply brings it to the clean result, and rollback (on a copy) back to
-// the start. Never is the config migrated with a hosts file missing.
-func TestKillAtEverySyscall(t *testing.T) {
+// needStrace skips (or, in CI, fails) a test when strace cannot trace.
+func needStrace(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("strace"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("strace is not installed (e2e/install-deps.sh installs it)")
 		}
 		t.Skip("strace is not installed")
 	}
-	bin := binary(t)
-	ref := writeKillNode(t)
-	before := nodeState(t, ref)
-	if r := runProc(t, bin, append([]string{"apply", "--root", ref}, killArgs...)...); r.code != 0 {
-		t.Fatalf("clean apply: exit %d\n%s", r.code, r.stderr)
-	}
-	after := nodeState(t, ref)
-
-	// Probe strace once: a container may forbid ptrace.
+	// A container may forbid ptrace.
 	if r := runProc(t, "strace", "-f", "-qq", "-o", "/dev/null", "true"); r.code != 0 {
 		t.Skipf("strace cannot trace here: %s", r.stderr)
 	}
-	sets := map[string]string{
-		"rename": "rename,renameat,renameat2",
-		"mkdir":  "mkdir,mkdirat",
-		"fsync":  "fsync,fdatasync",
-	}
-	trials, recoveries := 0, 0
-	states := map[string]int{}
-	for _, name := range []string{"rename", "mkdir", "fsync"} {
-		for n := 1; n < 200; n++ {
-			what := fmt.Sprintf("kill at %s #%d", name, n)
-			root := writeKillNode(t)
-			inject := fmt.Sprintf("inject=%s:signal=KILL:when=%d", sets[name], n)
-			// GOMAXPROCS=1 keeps the count per thread close to the count
-			// per process (strace counts per tracee).
-			args := append([]string{"-f", "-qq", "-o", "/dev/null", "-e", inject, "env", "GOMAXPROCS=1", bin, "apply", "--root", root}, killArgs...)
-			r := runProc(t, "strace", args...)
-			if !r.killed {
-				if r.code != 0 {
-					t.Errorf("%s: not killed, exit %d:\n%s", what, r.code, r.stderr)
-				}
+}
+
+// faultTrial is one syscall set to tamper with, and how.
+type faultTrial struct {
+	name   string // for messages
+	set    string // strace syscall set
+	action string // strace inject action: signal=KILL, error=ENOSPC, …
+	// persistent tampers with every call from the Nth on, not only the
+	// Nth.
+	persistent bool
+}
+
+// faultCounts are what a fault suite saw.
+type faultCounts struct {
+	trials, recoveries int
+	states             map[string]int
+}
+
+// runFaultTrials runs a real apply under strace once per N, tampering
+// with the Nth call of the set, until an apply no longer reaches it. After
+// each run the node must be as before, as after a clean apply, or hold a
+// journal; never has the config its new content with a hosts file
+// missing; the next apply brings it to the clean result, and rollback (on
+// a copy) back to the start.
+func runFaultTrials(t *testing.T, bin string, ft faultTrial, before, after map[string]string, counts *faultCounts) {
+	t.Helper()
+	for n := 1; n < 300; n++ {
+		what := fmt.Sprintf("%s at %s #%d", ft.action, ft.name, n)
+		root := writeKillNode(t)
+		when := strconv.Itoa(n)
+		if ft.persistent {
+			when += "+"
+		}
+		inject := fmt.Sprintf("inject=%s:%s:when=%s", ft.set, ft.action, when)
+		// GOMAXPROCS=1 keeps the count per thread close to the count per
+		// process (strace counts per tracee).
+		args := append([]string{"-f", "-qq", "-o", "/dev/null", "-e", inject, "env", "GOMAXPROCS=1", bin, "apply", "--root", root}, killArgs...)
+		r := runProc(t, "strace", args...)
+		got := nodeState(t, root)
+		if r.code == 0 {
+			if !maps.Equal(got, after) {
+				t.Errorf("%s: exit 0 but the node is not migrated", what)
+			}
+			if !r.killed && strings.HasPrefix(ft.action, "signal") || nothingInjected(r) {
 				break // past the last such call
 			}
-			trials++
-			got := nodeState(t, root)
-			_, jerr := os.Stat(filepath.Join(root, migrate.StateDir, "journal.json"))
-			state := "partial"
-			switch {
-			case maps.Equal(got, before):
-				state = "before"
-			case maps.Equal(got, after):
-				state = "after"
-			}
-			if jerr == nil {
-				state += "+journal"
-				recoveries++
-			}
-			states[state]++
-			if state == "partial" {
-				t.Errorf("%s: the node changed and there is no journal", what)
-			}
-			if got[gainsConfigPath] == after[gainsConfigPath] {
-				for p, e := range after {
-					if strings.HasSuffix(p, "/hosts.toml") && got[p] != e {
-						t.Errorf("%s: config migrated, %s missing or incomplete", what, p)
-					}
+		}
+		counts.trials++
+		_, jerr := os.Stat(filepath.Join(root, migrate.StateDir, "journal.json"))
+		state := "partial"
+		switch {
+		case maps.Equal(got, before):
+			state = "before"
+		case maps.Equal(got, after):
+			state = "after"
+		}
+		if jerr == nil {
+			state += "+journal"
+			counts.recoveries++
+		}
+		counts.states[state]++
+		if state == "partial" {
+			t.Errorf("%s: the node changed and there is no journal (exit %d):\n%s", what, r.code, r.stderr)
+		}
+		if got[gainsConfigPath] == after[gainsConfigPath] {
+			for p, e := range after {
+				if strings.HasSuffix(p, "/hosts.toml") && got[p] != e {
+					t.Errorf("%s: config migrated, %s missing or incomplete", what, p)
 				}
-			}
-			other := copyTree(t, root)
-			if jerr == nil {
-				if d := runProc(t, bin, append([]string{"diff", "--root", root}, killArgs...)...); d.code != 1 || !strings.Contains(d.stderr, "was interrupted") {
-					t.Errorf("%s: diff exit %d, does not report the interrupted apply:\n%s", what, d.code, d.stderr)
-				}
-			}
-			if a := runProc(t, bin, append([]string{"apply", "--root", root}, killArgs...)...); a.code != 0 {
-				t.Errorf("%s: next apply: exit %d\n%s", what, a.code, a.stderr)
-			} else if got := nodeState(t, root); !maps.Equal(got, after) {
-				t.Errorf("%s: next apply did not give the clean result:\n got %v\nwant %v", what, got, after)
-			}
-			if rb := runProc(t, bin, "rollback", "--root", other); rb.code != 0 {
-				t.Errorf("%s: rollback: exit %d\n%s", what, rb.code, rb.stderr)
-			} else if got := nodeState(t, other); !maps.Equal(got, before) {
-				t.Errorf("%s: rollback did not restore the node:\n got %v\nwant %v", what, got, before)
 			}
 		}
+		if state == "before" {
+			// Nothing to finish or undo; the trials below would only
+			// repeat the clean apply.
+			continue
+		}
+		other := copyTree(t, root)
+		if jerr == nil {
+			if d := runProc(t, bin, append([]string{"diff", "--root", root}, killArgs...)...); d.code != 1 || !strings.Contains(d.stderr, "was interrupted") {
+				t.Errorf("%s: diff exit %d, does not report the interrupted apply:\n%s", what, d.code, d.stderr)
+			}
+		}
+		if a := runProc(t, bin, append([]string{"apply", "--root", root}, killArgs...)...); a.code != 0 {
+			t.Errorf("%s: next apply: exit %d\n%s", what, a.code, a.stderr)
+		} else if got := nodeState(t, root); !maps.Equal(got, after) {
+			t.Errorf("%s: next apply did not give the clean result:\n got %v\nwant %v", what, got, after)
+		}
+		if rb := runProc(t, bin, "rollback", "--root", other); rb.code != 0 {
+			t.Errorf("%s: rollback: exit %d\n%s", what, rb.code, rb.stderr)
+		} else if got := nodeState(t, other); !maps.Equal(got, before) {
+			t.Errorf("%s: rollback did not restore the node:\n got %v\nwant %v", what, got, before)
+		}
 	}
-	if trials == 0 {
+}
+
+// nothingInjected reports a run that exited 0 and printed its summary:
+// the tampered call was never reached, or did not matter.
+func nothingInjected(r procResult) bool {
+	return r.code == 0 && strings.Contains(r.stderr, "applied: ")
+}
+
+// faultReference is the node before and after a clean apply.
+func faultReference(t *testing.T, bin string) (before, after map[string]string) {
+	t.Helper()
+	ref := writeKillNode(t)
+	before = nodeState(t, ref)
+	if r := runProc(t, bin, append([]string{"apply", "--root", ref}, killArgs...)...); r.code != 0 {
+		t.Fatalf("clean apply: exit %d\n%s", r.code, r.stderr)
+	}
+	return before, nodeState(t, ref)
+}
+
+// TestKillAtEverySyscall kills a real apply (SIGKILL from strace) at each
+// rename, mkdir and fsync it makes, in turn (see runFaultTrials).
+func TestKillAtEverySyscall(t *testing.T) {
+	needStrace(t)
+	bin := binary(t)
+	before, after := faultReference(t, bin)
+	counts := faultCounts{states: map[string]int{}}
+	for _, ft := range []faultTrial{
+		{name: "rename", set: "rename,renameat,renameat2", action: "signal=KILL"},
+		{name: "mkdir", set: "mkdir,mkdirat", action: "signal=KILL"},
+		{name: "fsync", set: "fsync,fdatasync", action: "signal=KILL"},
+	} {
+		runFaultTrials(t, bin, ft, before, after, &counts)
+	}
+	if counts.trials == 0 {
 		t.Fatal("no run was killed: the injection does not work")
 	}
-	t.Logf("SIGKILL at each rename, mkdir and fsync of a real apply: %d trials, states %v, %d recoveries from a journal (each also rolled back on a copy)", trials, states, recoveries)
+	t.Logf("SIGKILL at each rename, mkdir and fsync of a real apply: %d trials, states %v, %d recoveries from a journal (each also rolled back on a copy)", counts.trials, counts.states, counts.recoveries)
+}
+
+// TestSyscallErrorsAtEveryStep makes a real apply's system calls fail
+// (strace's error injection), once and from then on: ENOSPC on write,
+// EIO on fsync, EROFS on rename and mkdir.
+func TestSyscallErrorsAtEveryStep(t *testing.T) {
+	needStrace(t)
+	bin := binary(t)
+	before, after := faultReference(t, bin)
+	counts := faultCounts{states: map[string]int{}}
+	for _, persistent := range []bool{false, true} {
+		for _, ft := range []faultTrial{
+			{name: "write", set: "write,pwrite64", action: "error=ENOSPC"},
+			{name: "fsync", set: "fsync,fdatasync", action: "error=EIO"},
+			{name: "rename", set: "rename,renameat,renameat2", action: "error=EROFS"},
+			{name: "mkdir", set: "mkdir,mkdirat", action: "error=EROFS"},
+		} {
+			ft.persistent = persistent
+			runFaultTrials(t, bin, ft, before, after, &counts)
+		}
+	}
+	t.Logf("ENOSPC/EIO/EROFS injected by strace at each write, fsync, rename and mkdir of a real apply, once and persistently: %d trials, states %v, %d recoveries from a journal", counts.trials, counts.states, counts.recoveries)
 }
 
 // TestConcurrentApplies runs 50 pairs of applies at once: every run that
