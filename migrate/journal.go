@@ -254,6 +254,11 @@ func Pending(root string) (*Plan, *Interrupted, error) {
 	}
 	defer n.close()
 	j, err := readJournal(n, journalPath)
+	if errors.Is(err, fs.ErrPermission) {
+		// A preview by a user who may not read the journal (root's, 0600
+		// in a 0700 directory): it previews what it can see.
+		return nil, nil, nil
+	}
 	if err != nil || j == nil {
 		return nil, nil, err
 	}

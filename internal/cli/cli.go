@@ -104,12 +104,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	// apply holds the node's lock from before it reads the node, and
 	// first finishes an apply that was interrupted; diff shows one.
+	var finished *migrate.Plan
 	if c.command == "apply" {
-		unlock, code, done := c.lockAndRecover(stdout, stderr)
+		unlock, recovered, code, done := c.lockAndRecover(stdout, stderr)
 		if done {
 			return code
 		}
 		defer unlock()
+		finished = recovered
 	} else if code, done := c.showInterrupted(stdout, stderr); done {
 		return code
 	}
@@ -138,6 +140,18 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return c.fail(err, stdout, stderr)
 		}
 		state = c.recordApply(plan, applied, stderr)
+	} else if finished != nil {
+		// The run's changes are the recovery's: record and report those.
+		done := &migrate.ApplyResult{}
+		for _, f := range finished.Files {
+			if f.Action != migrate.Unchanged {
+				done.Written = append(done.Written, f.Path)
+			}
+		}
+		state = c.recordApply(finished, done, stderr)
+		if c.output == "json" {
+			plan, applied = finished, done
+		}
 	} else {
 		state = c.readState(plan, stderr)
 	}

@@ -256,8 +256,17 @@ func runFaultTrials(t *testing.T, bin string, ft faultTrial, before, after map[s
 				t.Errorf("%s: diff exit %d, does not report the interrupted apply:\n%s", what, d.code, d.stderr)
 			}
 		}
-		if a := runProc(t, bin, append([]string{"apply", "--root", root}, killArgs...)...); a.code != 0 {
+		// Every other trial, the next apply reports in JSON, as Ansible
+		// would read it: finishing a partial apply is a change (only
+		// committing one whose files are all written is not).
+		next := append([]string{"apply", "--root", root}, killArgs...)
+		if n%2 == 0 {
+			next = append(next, "-o", "json")
+		}
+		if a := runProc(t, bin, next...); a.code != 0 {
 			t.Errorf("%s: next apply: exit %d\n%s", what, a.code, a.stderr)
+		} else if n%2 == 0 && state == "partial+journal" && !strings.Contains(a.stdout, `"changed": true`) {
+			t.Errorf("%s: next apply -o json does not report the change:\n%s", what, a.stdout)
 		} else if got := nodeState(t, root); !maps.Equal(got, after) {
 			t.Errorf("%s: next apply did not give the clean result:\n got %v\nwant %v", what, got, after)
 		}

@@ -9,19 +9,20 @@ import (
 )
 
 // lockAndRecover takes the node's lock for apply and finishes an apply
-// that a crash interrupted, printing what that wrote. done means the run
-// ends here with code (an error).
-func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), code int, done bool) {
+// that a crash interrupted, printing what that wrote (text output) and
+// returning it (for the JSON report). done means the run ends here with
+// code (an error).
+func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), finished *migrate.Plan, code int, done bool) {
 	lock, err := migrate.LockNode(c.root, c.wait)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
-		return nil, exitError, true
+		return nil, nil, exitError, true
 	}
 	finished, info, err := migrate.Recover(c.root)
 	if err != nil {
 		lock.Unlock()
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
-		return nil, exitError, true
+		return nil, nil, exitError, true
 	}
 	if finished != nil {
 		// The node is migrated now; printing is best effort.
@@ -31,7 +32,7 @@ func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), co
 			c.printChanges(finished, stdout, stderr, summary)
 		}
 	}
-	return lock.Unlock, 0, false
+	return lock.Unlock, finished, 0, false
 }
 
 // showInterrupted makes diff report an interrupted apply as the changes
