@@ -24,8 +24,8 @@ type ApplyOptions struct {
 	// path, and an error from it fails that step. The steps are "journal"
 	// (before the journal is written), "mkdir", "backup", "write" (before
 	// a file's temporary copy is made), "sync", "rename", "dirsync",
-	// "wrote" (after a file is in place), "commit" and "undo" (before each
-	// rollback step). Tests use it to fail midway, or to panic there as a
+	// "wrote" (after a file is in place), "commit", "undo" (before each
+	// rollback step) and "undo-dirsync" (after a rollback removal). Tests use it to fail midway, or to panic there as a
 	// crash would stop the process.
 	fail func(step, path string) error
 }
@@ -55,7 +55,8 @@ const backupTimeFormat = "20060102T150405Z"
 // apply once everything is written: that rename is the commit. If a step
 // fails, everything done so far is undone.
 //
-// The caller holds the node's lock (Lock) from before the plan was built.
+// The caller holds the node's lock (LockNode) from before the plan was
+// built.
 func Apply(p *Plan, opts ApplyOptions) (*ApplyResult, error) {
 	changes, err := changesOf(p)
 	if err != nil {
