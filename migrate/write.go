@@ -126,18 +126,30 @@ func fill(f *os.File, data []byte, mode fs.FileMode, o *owner) error {
 	return nil
 }
 
-// writeNew creates a node file that must not exist yet, durably. created
-// says whether the file exists after an error (and is the caller's to
-// remove).
+// writeNew creates a node file that must not exist yet, durably, and
+// whole: the content goes to a temporary file first, which is then linked
+// to the name (link, unlike rename, fails if the name exists), so a crash
+// never leaves a truncated file under the name, and an existing file is
+// never replaced. created says whether the file exists after an error
+// (and is the caller's to remove).
 func writeNew(n *node, nodePath string, data []byte, mode fs.FileMode, o *owner) (created bool, err error) {
 	name, err := n.resolve(nodePath)
 	if err != nil {
 		return false, err
 	}
-	f, err := n.openFileName(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	r, base, err := n.in(name)
 	if err != nil {
 		return false, err
 	}
+	if _, err := r.Lstat(base); err == nil {
+		return false, fs.ErrExist // the usual case of a taken name: no temporary file
+	}
+	tmp := "." + base + tempMarker + randomSuffix()
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, err
+	}
+	defer r.Remove(tmp) // after the link, or instead of it
 	err = fill(f, data, mode, o)
 	if err == nil {
 		err = f.Sync()
@@ -145,10 +157,13 @@ func writeNew(n *node, nodePath string, data []byte, mode fs.FileMode, o *owner)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = syncDir(n, path.Dir(nodePath))
+	if err != nil {
+		return false, err
 	}
-	return true, err
+	if err := r.Link(tmp, base); err != nil {
+		return false, unwrapLinkError(err)
+	}
+	return true, syncDir(n, path.Dir(nodePath))
 }
 
 // mkdirNode creates one node directory with exactly perm (Mkdir's mode is

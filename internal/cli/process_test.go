@@ -222,6 +222,7 @@ func runFaultTrials(t *testing.T, bin string, ft faultTrial, before, after map[s
 			}
 		}
 		counts.trials++
+		checkBackupsWhole(t, root, what)
 		_, jerr := os.Stat(filepath.Join(root, migrate.StateDir, "journal.json"))
 		state := "partial"
 		switch {
@@ -276,6 +277,30 @@ func runFaultTrials(t *testing.T, bin string, ft faultTrial, before, after map[s
 			t.Errorf("%s: rollback did not restore the node:\n got %v\nwant %v", what, got, before)
 		}
 	}
+}
+
+// checkBackupsWhole fails if a backup on the node is not exactly the
+// original of the file it backs up: a truncated backup is worse than none.
+func checkBackupsWhole(t *testing.T, root, what string) {
+	t.Helper()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		node := strings.TrimPrefix(p, root)
+		i := strings.Index(node, ".certsd-migrate-")
+		if i < 0 || !strings.Contains(node[i:], ".bak") || strings.Contains(node, ".certsd-migrate-tmp-") {
+			return nil // not a backup (a temporary file is nobody's backup)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if want, ok := killNodeFiles[node[:i]]; !ok || string(data) != want {
+			t.Errorf("%s: backup %s is not the original of %s (%d bytes)", what, node, node[:i], len(data))
+		}
+		return nil
+	})
 }
 
 // nothingInjected reports a run that exited 0 and printed its summary:
