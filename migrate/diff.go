@@ -20,8 +20,7 @@ type line struct {
 }
 
 // unifiedDiff returns the unified diff between before and after, with
-// git-style a/ and b/ names; a nil before is a new file, a nil after a
-// removed one. A non-nil redact
+// git-style a/ and b/ names; a nil before is a new file. A non-nil redact
 // hides credentials in the printed lines (the diff itself is computed on the
 // real content, so a changed secret still shows as a changed line).
 func unifiedDiff(path string, before, after []byte, redact func(string) string) string {
@@ -41,11 +40,7 @@ func unifiedDiff(path string, before, after []byte, redact func(string) string) 
 	if before == nil {
 		from = "/dev/null"
 	}
-	to := "b" + path
-	if after == nil {
-		to = "/dev/null"
-	}
-	fmt.Fprintf(&b, "--- %s\n+++ %s\n", from, to)
+	fmt.Fprintf(&b, "--- %s\n+++ b%s\n", from, path)
 	for _, h := range hunks(lines) {
 		writeHunk(&b, lines[h[0]:h[1]], lineNumbers(lines, h[0]), redact)
 	}

@@ -63,7 +63,7 @@ func replaceValues(re *regexp.Regexp, s string) string {
 	})
 }
 
-// isEmptyValue reports an empty TOML string or array: "", '', [], [""].
+// isEmptyValue reports an empty TOML string or array: "", ”, [], [""].
 func isEmptyValue(v string) bool {
 	switch strings.Join(strings.Fields(v), "") {
 	case `""`, `''`, `[]`, `[""]`:

@@ -42,7 +42,7 @@ func (p *Plan) Report(showSecrets bool) Report {
 		fr := FileReport{Path: f.Path, Kind: f.Kind, Action: f.Action, Mode: fmt.Sprintf("%04o", f.Mode),
 			Before: string(f.Before), After: string(f.After)}
 		if f.Action != Unchanged {
-			fr.Diff = unifiedDiff(f.Path, f.Before, f.After, redact)
+			fr.Diff = fileDiff(f, redact)
 		}
 		if redact != nil {
 			fr.Before, fr.After = redact(fr.Before), redact(fr.After)
@@ -64,7 +64,7 @@ func (p *Plan) WriteDiff(w io.Writer, color, showSecrets bool) error {
 		if f.Action == Unchanged {
 			continue
 		}
-		d := unifiedDiff(f.Path, f.Before, f.After, redact)
+		d := fileDiff(f, redact)
 		if d == "" && f.Action == Modify {
 			// Only the mode differs.
 			d = fmt.Sprintf("--- a%s\n+++ b%s\n# mode becomes %04o\n", f.Path, f.Path, f.Mode)
@@ -137,4 +137,15 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %s", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// fileDiff is the unified diff of one planned file. A file that goes
+// (rollback's Remove) is diffed against /dev/null, as a new one is; the
+// action says so, not an empty After (an emptied config is modified).
+func fileDiff(f FileChange, redact func(string) string) string {
+	d := unifiedDiff(f.Path, f.Before, f.After, redact)
+	if f.Action == Remove {
+		d = strings.Replace(d, "\n+++ b"+f.Path+"\n", "\n+++ /dev/null\n", 1)
+	}
+	return d
 }
