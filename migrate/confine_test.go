@@ -282,3 +282,40 @@ func TestApplyKeepsSpecialBitsAndBackupOwner(t *testing.T) {
 		}
 	}
 }
+
+// An apply finished or undone from the journal keeps the special bits
+// too.
+func TestRecoveryKeepsSpecialBits(t *testing.T) {
+	for _, finish := range []string{"apply", "rollback"} {
+		root, _ := hostileNode(t)
+		cfg := filepath.Join(root, configPath)
+		want := os.FileMode(0o640) | os.ModeSetgid
+		must(t, os.Chmod(cfg, want))
+		p, err := Build(Options{Root: root})
+		must(t, err)
+		// Forward: stopped before the config is written, so finishing
+		// writes it; backward: stopped after, so rolling back restores it.
+		at := map[string]string{"apply": "write", "rollback": "wrote"}[finish]
+		stop := func(step, path string) error {
+			if step == at && path == configPath {
+				panic(crash{})
+			}
+			return nil
+		}
+		func() {
+			defer func() { recover() }()
+			Apply(p, ApplyOptions{fail: stop})
+		}()
+		if finish == "apply" {
+			_, _, err = Recover(root)
+		} else {
+			_, err = Rollback(root)
+		}
+		must(t, err)
+		fi, err := os.Stat(cfg)
+		must(t, err)
+		if fi.Mode() != want {
+			t.Errorf("%s: config mode %v, want %v", finish, fi.Mode(), want)
+		}
+	}
+}

@@ -233,11 +233,11 @@ func reconcile(n *node, j *journal, source string, forward bool) (*Plan, *Interr
 				fc.Mode = fi.Mode().Perm()
 			}
 		case forward:
-			fc.Action, fc.After, fc.Mode = f.Action, f.After, f.Mode
+			fc.Action, fc.After, fc.Mode = f.Action, f.After, f.Mode.Perm()
 		case f.Action == Create:
 			fc.Action, fc.After, fc.Mode = Remove, nil, fi.Mode().Perm()
 		default:
-			fc.Action, fc.After, fc.Mode = Modify, f.Before, f.OldMode
+			fc.Action, fc.After, fc.Mode = Modify, f.Before, f.OldMode.Perm()
 		}
 		p.Files = append(p.Files, fc)
 	}
@@ -401,7 +401,13 @@ func carryOut(n *node, j *journal, p *Plan, forward bool) error {
 			if f.Action == Modify {
 				o = &owner{f.UID, f.GID}
 			}
-			w := atomicWrite{n: n, path: c.Path, data: c.After, mode: c.Mode, owner: o,
+			// The journal's modes keep the setuid, setgid and sticky bits
+			// that the plan's (shown to the user) do not.
+			mode := f.Mode
+			if !forward {
+				mode = f.OldMode
+			}
+			w := atomicWrite{n: n, path: c.Path, data: c.After, mode: mode, owner: o,
 				beforeRename: func() error { return checkStill(n, c) }}
 			if err = w.run(); err == nil {
 				err = w.syncErr
