@@ -105,15 +105,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	// apply holds the node's lock from before it reads the node, and
 	// first finishes an apply that was interrupted; diff shows one.
 	var finished *migrate.Plan
-	if c.command == "apply" {
+	if c.command == "apply" && c.mayWrite(opts) {
 		unlock, recovered, code, done := c.lockAndRecover(stdout, stderr)
 		if done {
 			return code
 		}
 		defer unlock()
 		finished = recovered
-	} else if code, done := c.showInterrupted(stdout, stderr); done {
-		return code
+	} else if c.command == "diff" {
+		if code, done := c.showInterrupted(stdout, stderr); done {
+			return code
+		}
 	}
 	plan, err := migrate.Build(opts)
 	if err != nil {

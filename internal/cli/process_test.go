@@ -496,3 +496,30 @@ func TestRollbackAfterApply(t *testing.T) {
 		t.Errorf("the edit was lost")
 	}
 }
+
+// An apply with nothing to write, or refused for bad input, writes
+// nothing at all: not even the lock and its directory.
+func TestApplyWithNothingToWriteWritesNothing(t *testing.T) {
+	for name, config := range map[string]string{
+		"bad input":     "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n  endpoint = \"not a list\"\n",
+		"nothing to do": "version = 2\n",
+	} {
+		root := t.TempDir()
+		p := filepath.Join(root, "etc/containerd/config.toml")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before := nodeState(t, root)
+		var stdout, stderr bytes.Buffer
+		Run([]string{"apply", "--root", root}, &stdout, &stderr)
+		if got := nodeState(t, root); !maps.Equal(got, before) {
+			t.Errorf("%s: the node changed", name)
+		}
+		if _, err := os.Stat(filepath.Join(root, "var")); err == nil {
+			t.Errorf("%s: apply created /var (%s)", name, stderr.String())
+		}
+	}
+}

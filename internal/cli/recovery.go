@@ -35,6 +35,19 @@ func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), fi
 	return lock.Unlock, finished, 0, false
 }
 
+// mayWrite reports whether apply may have something to write: an
+// interrupted apply to finish, or changes planned. Only then does it take
+// the lock, which creates the tool's state directory: an apply with
+// nothing to do, or refused for bad input, writes nothing at all. The
+// plan made here is made again under the lock.
+func (c *invocation) mayWrite(opts migrate.Options) bool {
+	if pending, _, err := migrate.Pending(c.root); err != nil || pending != nil {
+		return true
+	}
+	plan, err := migrate.Build(opts)
+	return err == nil && plan.Changed()
+}
+
 // showInterrupted makes diff report an interrupted apply as the changes
 // that finishing it would make, and what happened. done means the run ends
 // here with code.
