@@ -45,7 +45,8 @@ func (c *invocation) mayWrite(opts migrate.Options) bool {
 		return true
 	}
 	plan, err := migrate.Build(opts)
-	return err == nil && plan.Changed()
+	refused := err != nil || c.strict && len(plan.Warnings) > 0
+	return !refused && plan.Changed()
 }
 
 // showInterrupted makes diff report an interrupted apply as the changes
