@@ -104,7 +104,7 @@ func Build(opts Options) (*Plan, error) {
 			p.Warnings = append(p.Warnings, *w)
 		}
 	}
-	if err := p.checkHostsFiles(opts.Target); err != nil {
+	if err := p.checkHostsFiles(n, opts.Target); err != nil {
 		return nil, err
 	}
 	return p, nil

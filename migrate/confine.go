@@ -425,3 +425,37 @@ func checkNamespaceDir(n *node, hostsFile string) error {
 	}
 	return fmt.Errorf("%s is a symbolic link: refusing to write %s through it; replace the link with a directory", dir, path.Base(hostsFile))
 }
+
+// nodeFS is the node as an fs.FS, for package diagnose: names are
+// resolved as the node reads them (links under --root, an escaping link
+// an error), files are opened without blocking (a FIFO reads as empty),
+// and ReadFile refuses what readInput refuses (devices, anything over
+// MaxInputSize). os.DirFS would follow a link out of --root and block on
+// a FIFO. The node must stay open while the FS is used.
+type nodeFS struct{ n *node }
+
+func (f nodeFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	resolved, err := f.n.resolveDir("/" + name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	file, err := f.n.openFileName(resolved, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: unwrapPathError(err)}
+	}
+	return file, nil
+}
+
+func (f nodeFS) ReadFile(name string) ([]byte, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
+	}
+	data, _, err := f.n.readInput("/" + name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return data, nil
+}

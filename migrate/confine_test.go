@@ -319,3 +319,26 @@ func TestRecoveryKeepsSpecialBits(t *testing.T) {
 		}
 	}
 }
+
+// check's hosts.toml rules, which diff and apply run on the files they
+// keep, read certificates through the node too: a FIFO among them does
+// not block, a link out of --root is not followed.
+func TestKeptHostsFileInputsConfined(t *testing.T) {
+	root, outside := hostileNode(t)
+	dir := filepath.Join(root, "etc/containerd/certs.d/other.example")
+	must(t, os.MkdirAll(dir, 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "etc/pki"), 0o755))
+	must(t, syscall.Mkfifo(filepath.Join(root, "etc/pki/ca.pem"), 0o644))
+	must(t, os.WriteFile(filepath.Join(outside, "secret.crt"), []byte("outside"), 0o644))
+	must(t, os.Symlink("../../../../../outside/secret.crt", filepath.Join(dir, "leak.crt")))
+	must(t, os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte("server = \"https://other.example\"\n[host.\"https://other.example\"]\n  ca = \"/etc/pki/ca.pem\"\n"), 0o644))
+	p, err := Build(Options{Root: root})
+	must(t, err)
+	found := false
+	for _, w := range p.Warnings {
+		found = found || strings.Contains(w.Message, "/etc/pki/ca.pem")
+	}
+	if !found {
+		t.Errorf("no warning about the FIFO CA file: %v", p.Warnings)
+	}
+}

@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
 	"github.com/certsd-migrate/certsd-migrate/diagnose"
@@ -21,12 +20,10 @@ const (
 // would ignore or reject instead of keeping a second set of checks.
 // For written files only errors count (checkTLSFile reports their TLS
 // files).
-func (p *Plan) checkHostsFiles(target convert.Target) error {
-	root := p.Root
-	if root == "" {
-		root = "/"
-	}
-	fsys := os.DirFS(root)
+func (p *Plan) checkHostsFiles(n *node, target convert.Target) error {
+	// Through the node: confined to --root, and a FIFO or a device among
+	// the certificate files cannot block or exhaust the run.
+	fsys := nodeFS{n}
 	written := map[string]bool{}
 	for _, f := range p.Files {
 		if f.Kind != HostsKind {
