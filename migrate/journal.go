@@ -30,7 +30,7 @@ const (
 	StateDir    = "/var/lib/certsd-migrate"
 	journalPath = StateDir + "/journal.json"
 	// recordPath is the journal of the last completed apply.
-	recordPath = StateDir + "/last-apply.json"
+	recordPath = StateDir + "/rollback.json"
 )
 
 // journal is the on-disk form of an apply.

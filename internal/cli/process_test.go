@@ -88,9 +88,9 @@ func writeKillNode(t *testing.T) string {
 	return root
 }
 
-// nodeState describes what containerd would read: every entry's type,
+// treeState describes what containerd would read: every entry's type,
 // mode and content, without backups and the tool's own state directory.
-func nodeState(t *testing.T, root string) map[string]string {
+func treeState(t *testing.T, root string) map[string]string {
 	t.Helper()
 	tree := map[string]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -212,7 +212,7 @@ func runFaultTrials(t *testing.T, bin string, ft faultTrial, before, after map[s
 		// process (strace counts per tracee).
 		args := append([]string{"-f", "-qq", "-o", "/dev/null", "-e", inject, "env", "GOMAXPROCS=1", bin, "apply", "--root", root}, killArgs...)
 		r := runProc(t, "strace", args...)
-		got := nodeState(t, root)
+		got := treeState(t, root)
 		if r.code == 0 {
 			if !maps.Equal(got, after) {
 				t.Errorf("%s: exit 0 but the node is not migrated", what)
@@ -268,12 +268,12 @@ func runFaultTrials(t *testing.T, bin string, ft faultTrial, before, after map[s
 			t.Errorf("%s: next apply: exit %d\n%s", what, a.code, a.stderr)
 		} else if n%2 == 0 && state == "partial+journal" && !strings.Contains(a.stdout, `"changed": true`) {
 			t.Errorf("%s: next apply -o json does not report the change:\n%s", what, a.stdout)
-		} else if got := nodeState(t, root); !maps.Equal(got, after) {
+		} else if got := treeState(t, root); !maps.Equal(got, after) {
 			t.Errorf("%s: next apply did not give the clean result:\n got %v\nwant %v", what, got, after)
 		}
 		if rb := runProc(t, bin, "rollback", "--root", other); rb.code != 0 {
 			t.Errorf("%s: rollback: exit %d\n%s", what, rb.code, rb.stderr)
-		} else if got := nodeState(t, other); !maps.Equal(got, before) {
+		} else if got := treeState(t, other); !maps.Equal(got, before) {
 			t.Errorf("%s: rollback did not restore the node:\n got %v\nwant %v", what, got, before)
 		}
 	}
@@ -313,11 +313,11 @@ func nothingInjected(r procResult) bool {
 func faultReference(t *testing.T, bin string) (before, after map[string]string) {
 	t.Helper()
 	ref := writeKillNode(t)
-	before = nodeState(t, ref)
+	before = treeState(t, ref)
 	if r := runProc(t, bin, append([]string{"apply", "--root", ref}, killArgs...)...); r.code != 0 {
 		t.Fatalf("clean apply: exit %d\n%s", r.code, r.stderr)
 	}
-	return before, nodeState(t, ref)
+	return before, treeState(t, ref)
 }
 
 // TestKillAtEverySyscall kills a real apply (SIGKILL from strace) at each
@@ -371,7 +371,7 @@ func TestConcurrentApplies(t *testing.T) {
 	if r := runProc(t, bin, append([]string{"apply", "--root", ref}, killArgs...)...); r.code != 0 {
 		t.Fatalf("clean apply: exit %d\n%s", r.code, r.stderr)
 	}
-	after := nodeState(t, ref)
+	after := treeState(t, ref)
 	ok := 0
 	for i := 0; i < 50; i++ {
 		root := writeKillNode(t)
@@ -385,7 +385,7 @@ func TestConcurrentApplies(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		got := nodeState(t, root)
+		got := treeState(t, root)
 		for k, r := range results {
 			if r.code != 0 {
 				t.Errorf("pair %d, run %d: exit %d\n%s", i, k, r.code, r.stderr)
@@ -408,14 +408,14 @@ func TestLockHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
-	before := nodeState(t, root)
+	before := treeState(t, root)
 	var stdout, stderr bytes.Buffer
 	code := Run(append([]string{"apply", "--root", root, "--wait", "0s"}, killArgs...), &stdout, &stderr)
 	want := fmt.Sprintf("another certsd-migrate (pid %d) is applying", os.Getpid())
 	if code != exitError || !strings.Contains(stderr.String(), want) {
 		t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), want)
 	}
-	if got := nodeState(t, root); !maps.Equal(got, before) {
+	if got := treeState(t, root); !maps.Equal(got, before) {
 		t.Errorf("the node changed")
 	}
 }
@@ -449,7 +449,7 @@ func TestApplyExitCodeWithUnwritableOutput(t *testing.T) {
 // undo.
 func TestRollbackAfterApply(t *testing.T) {
 	root := writeKillNode(t)
-	before := nodeState(t, root)
+	before := treeState(t, root)
 	run := func(args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
 		code := Run(append(args, "--root", root, "--color", "never"), &stdout, &stderr)
@@ -466,13 +466,13 @@ func TestRollbackAfterApply(t *testing.T) {
 	if strings.Contains(stdout, "kill-suite-secret") {
 		t.Errorf("rollback --dry-run shows the password:\n%s", stdout)
 	}
-	if got := nodeState(t, root); maps.Equal(got, before) {
+	if got := treeState(t, root); maps.Equal(got, before) {
 		t.Fatal("rollback --dry-run rolled back")
 	}
 	if code, _, stderr := run("rollback"); code != exitOK || !strings.Contains(stderr, "rolled back: ") {
 		t.Errorf("rollback: exit %d\n%s", code, stderr)
 	}
-	if got := nodeState(t, root); !maps.Equal(got, before) {
+	if got := treeState(t, root); !maps.Equal(got, before) {
 		t.Errorf("rollback did not restore the node:\n got %v\nwant %v", got, before)
 	}
 	if code, _, stderr := run("rollback"); code != exitOK || !strings.Contains(stderr, "nothing to roll back") {
@@ -512,10 +512,10 @@ func TestApplyWithNothingToWriteWritesNothing(t *testing.T) {
 		if err := os.WriteFile(p, []byte(config), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		before := nodeState(t, root)
+		before := treeState(t, root)
 		var stdout, stderr bytes.Buffer
 		Run([]string{"apply", "--root", root}, &stdout, &stderr)
-		if got := nodeState(t, root); !maps.Equal(got, before) {
+		if got := treeState(t, root); !maps.Equal(got, before) {
 			t.Errorf("%s: the node changed", name)
 		}
 		if _, err := os.Stat(filepath.Join(root, "var")); err == nil {
