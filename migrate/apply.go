@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/certsd-migrate/certsd-migrate/internal/lastapply"
 )
 
 // ApplyOptions control Apply.
@@ -34,6 +36,8 @@ type ApplyOptions struct {
 type ApplyResult struct {
 	Written []string // node paths of the files created or replaced, in the order written
 	Backups []string // node paths of the backups made
+	// Record is the record of this apply, as committed (see LastApply).
+	Record *lastapply.Record
 }
 
 // errChanged reports that a file's content is no longer what the plan was
@@ -101,7 +105,8 @@ func Apply(p *Plan, opts ApplyOptions) (*ApplyResult, error) {
 	// Every file is written. Should the journal's rename fail, the next
 	// run finds the journal with nothing left to do but this commit: the
 	// node is migrated either way.
-	commitJournal(n)
+	commitJournal(n, j, opts.Now())
+	a.result.Record = j.Applied
 	return &a.result, nil
 }
 

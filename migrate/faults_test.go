@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,11 +83,15 @@ func faultReference(t *testing.T) (before, after map[string]string, steps []stri
 		steps = append(steps, step+" "+path)
 		return nil
 	}
-	_, err := Apply(plan, ApplyOptions{Now: applyClock, fail: count})
+	res, err := Apply(plan, ApplyOptions{Now: applyClock, fail: count})
 	must(t, err)
 	after = configSnapshot(t, root)
-	if _, err := os.Stat(filepath.Join(root, recordPath)); err != nil {
+	rec, err := LastApply(root)
+	if err != nil || rec == nil {
 		t.Fatalf("no record of the apply: %v", err)
+	}
+	if rec.Config != plan.ConfigFile || !rec.ConfigChangedAt.Equal(applyClock().UTC()) || !slices.Equal(rec.Files, res.Written) || res.Record == nil || !res.Record.Time.Equal(rec.Time) {
+		t.Errorf("record of the apply = %+v, want config %s changed at %v, files %v", rec, plan.ConfigFile, applyClock(), res.Written)
 	}
 	return before, after, steps, plan
 }
@@ -168,9 +173,14 @@ func TestCrashAtEveryStep(t *testing.T) {
 			switch finish {
 			case "apply":
 				// What the CLI's apply does: finish, then plan and apply.
-				if _, _, err := Recover(root); err != nil {
+				finished, _, err := Recover(root)
+				if err != nil {
 					t.Errorf("%s: %v", what, err)
 					continue
+				}
+				// A finished apply leaves the record restart_pending reads.
+				if rec, err := LastApply(root); finished != nil && (err != nil || rec == nil || rec.Config != plan.ConfigFile || rec.ConfigChangedAt.IsZero()) {
+					t.Errorf("%s: record after recovery = %+v, %v", what, rec, err)
 				}
 				p := buildFaultPlan(t, root)
 				if _, err := Apply(p, ApplyOptions{Now: applyClock}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
+	"github.com/certsd-migrate/certsd-migrate/internal/lastapply"
 )
 
 // The journal makes an apply one step for the node as a whole. Apply
@@ -20,7 +21,10 @@ import (
 // bytes, mode and owner of every file the plan modifies. Renaming it to
 // the record of the last apply is the commit. A run that finds it left by
 // a killed apply finishes that apply or undoes it; rollback undoes the
-// last committed apply from the record.
+// last committed apply from the record. The record also says when the
+// apply finished and whether it changed a config file (its Applied part),
+// which restart_pending compares with containerd's start: there is one
+// record of the last apply, written once, by the commit.
 //
 // Both files hold credentials (the configs' original bytes): they are
 // 0600 in a 0700 directory, which no containerd import glob reaches.
@@ -40,11 +44,15 @@ type journal struct {
 	PID         int           `json:"pid"`
 	Started     time.Time     `json:"started"`
 	Root        string        `json:"-"`
+	Config      string        `json:"config"` // the main config file
 	CertsDir    string        `json:"certs_dir"`
 	ImportGlobs []string      `json:"import_globs,omitempty"`
 	Secrets     []string      `json:"secrets,omitempty"`
 	Dirs        []string      `json:"dirs,omitempty"` // created, parents first
 	Files       []journalFile `json:"files"`          // in the order written
+	// Applied is set by the commit: the record of the finished apply
+	// (without the originals), as -o json reports it.
+	Applied *lastapply.Record `json:"applied,omitempty"`
 }
 
 const journalFormat = 1
@@ -65,7 +73,7 @@ type journalFile struct {
 }
 
 func newJournal(p *Plan, changes []FileChange, olds []fileState, dirs []string, now time.Time) *journal {
-	j := &journal{Format: journalFormat, PID: os.Getpid(), Started: now.UTC(), CertsDir: p.CertsDir,
+	j := &journal{Format: journalFormat, PID: os.Getpid(), Started: now.UTC(), Config: p.ConfigFile, CertsDir: p.CertsDir,
 		ImportGlobs: p.ImportGlobs, Secrets: p.Secrets, Dirs: dirs}
 	for i, c := range changes {
 		f := journalFile{Path: c.Path, Kind: c.Kind, Action: c.Action, Before: c.Before, After: c.After, Mode: c.Mode.Perm()}
@@ -145,8 +153,25 @@ func readJournal(n *node, p string) (*journal, error) {
 	return &j, nil
 }
 
-// commitJournal turns the journal into the record of the last apply.
-func commitJournal(n *node) error {
+// commitJournal turns the journal j into the record of the last apply:
+// it adds what the apply did (Applied, which keeps the previous record's
+// config change when this apply changed no config file) and renames the
+// journal to the record. The rename is the commit.
+func commitJournal(n *node, j *journal, now time.Time) error {
+	var prev *lastapply.Record
+	if old, err := readJournal(n, recordPath); err == nil && old != nil {
+		prev = old.Applied // an unreadable record is replaced
+	}
+	configChanged := false
+	files := make([]string, 0, len(j.Files))
+	for _, f := range j.Files {
+		files = append(files, f.Path)
+		configChanged = configChanged || f.Kind == ConfigKind
+	}
+	j.Applied = prev.Next(j.Config, files, configChanged, now, j.Root == "")
+	if err := writeJournal(n, journalPath, j); err != nil {
+		return err
+	}
 	from, err := n.resolve(journalPath)
 	if err != nil {
 		return err
@@ -159,6 +184,25 @@ func commitJournal(n *node) error {
 		return unwrapLinkError(err)
 	}
 	return syncDir(n, StateDir)
+}
+
+// LastApply reads the record of the last apply on the node at root, nil
+// when there is none (or the record predates Applied). A user who may not
+// read it (root's, 0600) gets nil too: a preview shows what it can see.
+func LastApply(root string) (*lastapply.Record, error) {
+	n, err := openNode(root)
+	if err != nil {
+		return nil, err
+	}
+	defer n.close()
+	j, err := readJournal(n, recordPath)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, nil
+	}
+	if err != nil || j == nil {
+		return nil, err
+	}
+	return j.Applied, nil
 }
 
 // removeJournal removes the journal or record at p, durably.
@@ -206,7 +250,7 @@ const WarnInterrupted = "interrupted-apply"
 // config first, so that containerd switches back before the hosts files
 // go.
 func reconcile(n *node, j *journal, source string, forward bool) (*Plan, *Interrupted, error) {
-	p := &Plan{Root: j.Root, CertsDir: j.CertsDir, ImportGlobs: j.ImportGlobs, Secrets: j.Secrets}
+	p := &Plan{Root: j.Root, ConfigFile: j.Config, CertsDir: j.CertsDir, ImportGlobs: j.ImportGlobs, Secrets: j.Secrets}
 	info := &Interrupted{PID: j.PID, Started: j.Started, Total: len(j.Files)}
 	files := slices.Clone(j.Files)
 	if !forward {
@@ -293,7 +337,7 @@ func Recover(root string) (*Plan, *Interrupted, error) {
 	if err := carryOut(n, j, p, true); err != nil {
 		return nil, nil, fmt.Errorf("finishing the interrupted apply: %w (run again, or `certsd-migrate rollback`)", err)
 	}
-	if err := commitJournal(n); err != nil {
+	if err := commitJournal(n, j, time.Now()); err != nil {
 		return nil, nil, fmt.Errorf("finishing the interrupted apply: committing the journal: %w", err)
 	}
 	return p, info, nil

@@ -141,16 +141,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		if applied, err = migrate.Apply(plan, migrate.ApplyOptions{NoBackup: c.noBackup}); err != nil {
 			return c.fail(err, stdout, stderr)
 		}
-		state = c.recordApply(plan, applied, stderr)
+		state = c.state(plan, applied.Record)
 	} else if finished != nil {
-		// The run's changes are the recovery's: record and report those.
+		// The run's changes are the recovery's: report those.
 		done := &migrate.ApplyResult{}
 		for _, f := range finished.Files {
 			if f.Action != migrate.Unchanged {
 				done.Written = append(done.Written, f.Path)
 			}
 		}
-		state = c.recordApply(finished, done, stderr)
+		state = c.readState(finished, stderr)
 		if c.output == "json" {
 			plan, applied = finished, done
 		}

@@ -180,9 +180,23 @@ func TestRestartPending(t *testing.T) {
 	if applied.RestartPending == nil || !*applied.RestartPending || applied.LastApply == nil || len(applied.LastApply.Files) != 2 {
 		t.Fatalf("apply: %+v", applied)
 	}
-	record, err := os.ReadFile(filepath.Join(root, "var/lib/certsd-migrate/last-apply.json"))
-	if err != nil || !strings.Contains(string(record), "/etc/containerd/config.toml") {
-		t.Fatalf("no apply record: %v\n%s", err, record)
+	// One record of the last apply: the committed journal, which rollback
+	// reads too, carries what restart_pending needs.
+	var record struct {
+		Applied *struct {
+			Config          string    `json:"config"`
+			ConfigChangedAt time.Time `json:"config_changed_at"`
+		} `json:"applied"`
+	}
+	data, err := os.ReadFile(filepath.Join(root, "var/lib/certsd-migrate/rollback.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &record)
+	}
+	if err != nil || record.Applied == nil || record.Applied.Config != "/etc/containerd/config.toml" || !record.Applied.ConfigChangedAt.Equal(applied.LastApply.ConfigChangedAt) {
+		t.Fatalf("no apply record in rollback.json: %v\n%s", err, data)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "var/lib/certsd-migrate")); len(entries) != 2 { // rollback.json, lock
+		t.Errorf("state dir holds %v, want the record and the lock", entries)
 	}
 
 	// The rollout stopped before the restart: the next run has nothing to

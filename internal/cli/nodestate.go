@@ -110,26 +110,10 @@ func (c *invocation) containerdStart(config string) (lastapply.Start, bool) {
 	return lastapply.RunningContainerd(config)
 }
 
-// recordApply remembers an apply that wrote files, then reports the state.
-// A record that cannot be written does not undo the apply: the node is
-// migrated; the warning says to restart containerd by hand.
-func (c *invocation) recordApply(plan *migrate.Plan, applied *migrate.ApplyResult, stderr io.Writer) nodeState {
-	configChanged := false
-	for _, f := range plan.Files {
-		configChanged = configChanged || (f.Kind == migrate.ConfigKind && f.Action != migrate.Unchanged)
-	}
-	rec, err := lastapply.Write(c.root, plan.ConfigFile, applied.Written, configChanged, time.Now())
-	if err != nil {
-		fmt.Fprintf(stderr, "certsd-migrate: warning: %v; containerd must still be restarted\n", err)
-		t := configChanged
-		return nodeState{restartPending: &t}
-	}
-	return c.state(plan, rec)
-}
-
-// readState reads the record of earlier applies.
+// readState reads the record of the last apply (which the apply, or the
+// recovery, committed).
 func (c *invocation) readState(plan *migrate.Plan, stderr io.Writer) nodeState {
-	rec, err := lastapply.Read(c.root)
+	rec, err := migrate.LastApply(c.root)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: warning: %v (ignored)\n", err)
 	}

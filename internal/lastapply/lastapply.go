@@ -1,33 +1,27 @@
-// Package lastapply remembers, on the node, the last apply that changed
-// files, so a later run can tell that a node was migrated but containerd
+// Package lastapply decides what the record of the last apply says and
+// whether it means containerd must restart, so a later run can tell that a node was migrated but containerd
 // has not restarted since: the trap of a rollout that stops between the
 // apply and the restart (the next run sees nothing to change, so nothing
 // would notify a restart).
 //
-// The record is /var/lib/certsd-migrate/last-apply.json (under --root). It
-// holds the wall-clock time of the last config change and the same instant
+// The record is part of the committed journal that package migrate writes
+// (/var/lib/certsd-migrate/rollback.json, under --root); this package only
+// computes its content and reads the running containerd's start. It holds
+// the wall-clock time of the last config change and the same instant
 // as seconds since boot with the boot's id, which compare exactly with a
 // process's start time from /proc and survive clock steps.
 package lastapply
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/renameio/v2"
 )
 
-// Path is the record's node path.
-const Path = "/var/lib/certsd-migrate/last-apply.json"
-
-// Record is the content of the record file.
+// Record is what the record of the last apply says about it.
 type Record struct {
 	// Config is the main config file of the apply, the one containerd is
 	// started with: a restart is pending only for the daemon reading it.
@@ -46,50 +40,25 @@ type Record struct {
 	ConfigChangedUptime float64 `json:"config_changed_uptime,omitempty"`
 }
 
-// Read returns the node's record, or nil when there is none.
-func Read(root string) (*Record, error) {
-	data, err := os.ReadFile(onDisk(root))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+// Next is the record of an apply of the main config file config that
+// wrote files at now, following prev (the record of the apply before it,
+// nil if none); configChanged says whether one of them is a containerd
+// config file. An apply that changes no config file keeps prev's config
+// change, since a restart may still be pending for it. live says the
+// apply ran on this machine's root: only then do the clock fields come
+// from this machine's /proc (under --root the node is an offline copy).
+func (prev *Record) Next(config string, files []string, configChanged bool, now time.Time, live bool) *Record {
+	r := &Record{Config: config, Time: now.UTC(), Files: files}
+	if prev != nil && prev.Config == config {
+		r.ConfigChangedAt, r.BootID, r.ConfigChangedUptime = prev.ConfigChangedAt, prev.BootID, prev.ConfigChangedUptime
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", Path, err)
-	}
-	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", Path, err)
-	}
-	return &r, nil
-}
-
-// Write records an apply of the main config file config that wrote files
-// at now; configChanged says whether one of them is a containerd config
-// file. The clock fields come from this machine's /proc, so they are left
-// out under a root (an offline copy of a node).
-func Write(root, config string, files []string, configChanged bool, now time.Time) (*Record, error) {
-	r, err := Read(root)
-	if err != nil || r == nil || r.Config != config {
-		r = &Record{} // an unreadable record, or another config's, is replaced
-	}
-	r.Config, r.Time, r.Files = config, now.UTC(), files
 	if configChanged {
 		r.ConfigChangedAt, r.BootID, r.ConfigChangedUptime = r.Time, "", 0
-		if root == "" {
+		if live {
 			r.BootID, r.ConfigChangedUptime = bootClock()
 		}
 	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	path := onDisk(root)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("recording the apply: %w", err)
-	}
-	if err := renameio.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("recording the apply in %s: %w", Path, err)
-	}
-	return r, nil
+	return r
 }
 
 // Start is when the running containerd started: a wall-clock time (given
@@ -217,11 +186,4 @@ func bootClock() (string, float64) {
 		return "", 0
 	}
 	return strings.TrimSpace(string(id)), secs
-}
-
-func onDisk(root string) string {
-	if root == "" {
-		return Path
-	}
-	return filepath.Join(root, Path)
 }

@@ -8,46 +8,37 @@ import (
 	"time"
 )
 
-func TestWriteKeepsTheLastConfigChange(t *testing.T) {
-	root := t.TempDir()
+func TestNextKeepsTheLastConfigChange(t *testing.T) {
 	const cfg = "/etc/containerd/config.toml"
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	if _, err := Write(root, cfg, []string{"/etc/containerd/config.toml", "/etc/containerd/certs.d/a/hosts.toml"}, true, t0); err != nil {
-		t.Fatal(err)
-	}
+	var none *Record
+	first := none.Next(cfg, []string{"/etc/containerd/config.toml", "/etc/containerd/certs.d/a/hosts.toml"}, true, t0, false)
 	// A later apply that writes only a hosts.toml must not forget that the
 	// config changed at t0 (a restart may still be pending).
-	r, err := Write(root, cfg, []string{"/etc/containerd/certs.d/b/hosts.toml"}, false, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
+	r := first.Next(cfg, []string{"/etc/containerd/certs.d/b/hosts.toml"}, false, t0.Add(time.Hour), false)
+	if !r.ConfigChangedAt.Equal(t0) || !r.Time.Equal(t0.Add(time.Hour)) || len(r.Files) != 1 {
+		t.Errorf("record = %+v", r)
 	}
-	read, err := Read(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range []*Record{r, read} {
-		if !rec.ConfigChangedAt.Equal(t0) || !rec.Time.Equal(t0.Add(time.Hour)) || len(rec.Files) != 1 {
-			t.Errorf("record = %+v", rec)
-		}
-	}
-	if !read.RestartPending(cfg, Start{Time: t0.Add(-time.Minute)}) || read.RestartPending(cfg, Start{Time: t0.Add(time.Minute)}) {
+	if !r.RestartPending(cfg, Start{Time: t0.Add(-time.Minute)}) || r.RestartPending(cfg, Start{Time: t0.Add(time.Minute)}) {
 		t.Error("RestartPending does not compare with the config change time")
 	}
 	// Another config's apply replaces the record: its own change counts.
-	other, err := Write(root, "/etc/k0s/containerd.toml", []string{"/etc/k0s/containerd.d/r.toml"}, false, t0.Add(2*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := r.Next("/etc/k0s/containerd.toml", []string{"/etc/k0s/containerd.d/r.toml"}, false, t0.Add(2*time.Hour), false)
 	if !other.ConfigChangedAt.IsZero() || other.RestartPending(cfg, Start{Time: t0.Add(-time.Minute)}) {
 		t.Errorf("a record for another config: %+v", other)
 	}
+	// Only a live apply (no --root) reads this machine's boot clock.
+	if offline := none.Next(cfg, nil, true, t0, false); offline.BootID != "" || offline.ConfigChangedUptime != 0 {
+		t.Errorf("an offline record has boot clock fields: %+v", offline)
+	}
+	if _, err := os.Stat("/proc/sys/kernel/random/boot_id"); err == nil {
+		if live := none.Next(cfg, nil, true, t0, true); live.BootID == "" || live.ConfigChangedUptime == 0 {
+			t.Errorf("a live record lacks the boot clock: %+v", live)
+		}
+	}
 }
 
-func TestReadNoRecord(t *testing.T) {
-	r, err := Read(t.TempDir())
-	if r != nil || err != nil {
-		t.Errorf("Read = %v, %v; want nil, nil", r, err)
-	}
+func TestNoRecordNoRestart(t *testing.T) {
 	var none *Record
 	if none.RestartPending("/etc/containerd/config.toml", Start{Time: time.Now()}) {
 		t.Error("no record, yet a restart is pending")
@@ -148,13 +139,8 @@ func TestRunningContainerd(t *testing.T) {
 		t.Fatalf("building a fake containerd: %v\n%s", err, out)
 	}
 	config := filepath.Join(dir, "config.toml")
-	root := t.TempDir()
-	before, err := Write(root, config, []string{config}, true, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	before.BootID, before.ConfigChangedUptime = bootClock() // Write leaves them out under a root
-	time.Sleep(20 * time.Millisecond)                       // past the 10 ms clock tick
+	before := (*Record)(nil).Next(config, []string{config}, true, time.Now(), true)
+	time.Sleep(20 * time.Millisecond) // past the 10 ms clock tick
 
 	daemon := exec.Command(filepath.Join(dir, "containerd"), "--config="+config)
 	if err := daemon.Start(); err != nil {
