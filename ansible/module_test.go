@@ -141,7 +141,8 @@ func TestModuleDocAgreesWithCode(t *testing.T) {
 	}
 	notOptions := map[string]bool{"output": true, "color": true, "show-secrets": true, "help": true, "version": true,
 		"no-backup": true /* the option backup */, "strict": true, /* fail_on_warnings: all */
-		"dry-run": true /* rollback's; the module does not roll back */, "wait": true /* the lock wait; the default suits the module */}
+		"dry-run": true /* rollback's; the module does not roll back */, "wait": true, /* the lock wait; the default suits the module */
+		"state-dir": true /* the default, under root, suits the module */}
 	for _, line := range strings.Split(string(help), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 || !strings.HasPrefix(f[0], "--") && !(len(f) > 1 && strings.HasPrefix(f[1], "--")) {

@@ -154,14 +154,14 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, appli
 		t.Fatal(err)
 	}
 	before := snapshotFiles(t, dir)
-	preview := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
+	preview := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs, "--state-dir", stateDir(dir)}, c.args(dir)...)...)
 	if preview.code != 1 {
 		t.Errorf("diff before apply exited %d, want 1 (changes pending):\n%s", preview.code, preview)
 	}
 	if changed := changedFiles(before, snapshotFiles(t, dir)); len(changed) > 0 {
 		t.Errorf("diff (a preview) changed files: %v", changed)
 	}
-	run := r.runTool(t, append([]string{"apply", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
+	run := r.runTool(t, append([]string{"apply", "--config", cfg, "--certs-dir", certs, "--state-dir", stateDir(dir)}, c.args(dir)...)...)
 	t.Logf("%s", run)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -215,10 +215,16 @@ func (r *testRig) migratedPhase(t *testing.T, c migrationCase, dir string, appli
 	r.expectPulls(t, ctd, c.pulls)
 }
 
+// stateDir is the tool's state directory (journal, record, lock) for the
+// phase files in dir: beside them, so that apply's record does not show
+// among the files a phase compares, and the suite never touches the
+// machine's /var/lib/certsd-migrate.
+func stateDir(dir string) string { return dir + ".state" }
+
 // idempotentPhase: diff with the same flags finds nothing left to do.
 func (r *testRig) idempotentPhase(t *testing.T, c migrationCase, dir string) {
 	cfg, certs := filepath.Join(dir, "config.toml"), c.certs(dir)
-	run := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs}, c.args(dir)...)...)
+	run := r.runTool(t, append([]string{"diff", "--config", cfg, "--certs-dir", certs, "--state-dir", stateDir(dir)}, c.args(dir)...)...)
 	if run.code != 0 || run.stdout != "" || run.stderr != "" {
 		t.Fatalf("diff after apply should exit 0 with no output:\n%s", run)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,11 +24,17 @@ func (r toolRun) String() string {
 }
 
 // runTool runs the built certsd-migrate; it fails the test if the binary
-// could not be built or run at all.
+// could not be built or run at all, or if a command that uses the tool's
+// state directory is not given one of the test's (--state-dir or --root):
+// the suite runs on the real root and must not touch the machine's
+// /var/lib/certsd-migrate.
 func (r *testRig) runTool(t *testing.T, args ...string) toolRun {
 	t.Helper()
 	if r.tool == "" {
 		t.Fatalf("certsd-migrate is not available: %v", r.toolErr)
+	}
+	if len(args) > 0 && args[0] != "check" && !slices.Contains(args, "--state-dir") && !slices.Contains(args, "--root") {
+		t.Fatalf("certsd-migrate %s: no --state-dir (it would use the machine's)", strings.Join(args, " "))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -19,6 +19,9 @@ type ApplyOptions struct {
 	// NoBackup skips the timestamped backups FileChange.Backup asks for.
 	// The journal's record of the last apply still holds the originals.
 	NoBackup bool
+	// StateDir is the node's state directory, which holds the journal and
+	// the record ("" is the default, StateDir).
+	StateDir string
 	// Now is the clock for backup names; nil means time.Now.
 	Now func() time.Time
 
@@ -86,6 +89,8 @@ func Apply(p *Plan, opts ApplyOptions) (*ApplyResult, error) {
 		return nil, err
 	}
 	j := newJournal(p, changes, olds, dirs, opts.Now())
+	j.Root, j.State = p.Root, stateIn(opts.StateDir)
+	journalPath := j.State.journal()
 	err = a.step("journal", journalPath)
 	if err == nil {
 		err = writeJournal(n, journalPath, j)
@@ -433,6 +438,7 @@ func (a *applier) rollback(cause error) error {
 			stopped = true
 		}
 	}
+	journalPath := stateIn(a.opts.StateDir).journal()
 	if len(left) == 0 && a.journaled {
 		if err := removeJournal(a.n, journalPath); err != nil {
 			left = append(left, fmt.Sprintf("%s: journal not removed (%v); the next run will apply the migration again", journalPath, err))

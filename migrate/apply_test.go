@@ -380,7 +380,7 @@ func TestApplyReportsFailedRollback(t *testing.T) {
 		hostsPath, file(0o644, hostsTOML),
 		keyPath, file(0o600, clientKey)))
 	// The journal lets rollback finish the job.
-	if _, err := Rollback(root); err != nil {
+	if _, err := Rollback(root, ""); err != nil {
 		t.Fatal(err)
 	}
 	checkTree(t, snapshotNode(t, root), treeBefore())

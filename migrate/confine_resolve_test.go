@@ -83,13 +83,13 @@ func TestJournalRefusesForeignChange(t *testing.T) {
 	}()
 	must(t, os.WriteFile(filepath.Join(root, configPath), []byte("# someone else's\n"), 0o644))
 	want := configPath + ": changed since the apply recorded in " + journalPath
-	if _, _, err := Pending(root); err == nil || !strings.Contains(err.Error(), want) {
+	if _, _, err := Pending(root, ""); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Pending: %v", err)
 	}
-	if _, _, err := Recover(root); err == nil || !strings.Contains(err.Error(), want) {
+	if _, _, err := Recover(root, ""); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Recover: %v", err)
 	}
-	if _, err := Rollback(root); err == nil || !strings.Contains(err.Error(), want) {
+	if _, err := Rollback(root, ""); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Rollback: %v", err)
 	}
 	data, err := os.ReadFile(filepath.Join(root, configPath))

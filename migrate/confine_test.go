@@ -307,9 +307,9 @@ func TestRecoveryKeepsSpecialBits(t *testing.T) {
 			Apply(p, ApplyOptions{fail: stop})
 		}()
 		if finish == "apply" {
-			_, _, err = Recover(root)
+			_, _, err = Recover(root, "")
 		} else {
-			_, err = Rollback(root)
+			_, err = Rollback(root, "")
 		}
 		must(t, err)
 		fi, err := os.Stat(cfg)

@@ -86,7 +86,7 @@ func faultReference(t *testing.T) (before, after map[string]string, steps []stri
 	res, err := Apply(plan, ApplyOptions{Now: applyClock, fail: count})
 	must(t, err)
 	after = configSnapshot(t, root)
-	rec, err := LastApply(root)
+	rec, err := LastApply(root, "")
 	if err != nil || rec == nil {
 		t.Fatalf("no record of the apply: %v", err)
 	}
@@ -164,7 +164,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			}
 			if journaled {
 				recoveries++
-				pending, info, err := Pending(root)
+				pending, info, err := Pending(root, "")
 				if err != nil || info == nil || pending == nil {
 					t.Errorf("%s: diff does not see the interrupted apply: %v", what, err)
 				}
@@ -173,13 +173,13 @@ func TestCrashAtEveryStep(t *testing.T) {
 			switch finish {
 			case "apply":
 				// What the CLI's apply does: finish, then plan and apply.
-				finished, _, err := Recover(root)
+				finished, _, err := Recover(root, "")
 				if err != nil {
 					t.Errorf("%s: %v", what, err)
 					continue
 				}
 				// A finished apply leaves the record restart_pending reads.
-				if rec, err := LastApply(root); finished != nil && (err != nil || rec == nil || rec.Config != plan.ConfigFile || rec.ConfigChangedAt.IsZero()) {
+				if rec, err := LastApply(root, ""); finished != nil && (err != nil || rec == nil || rec.Config != plan.ConfigFile || rec.ConfigChangedAt.IsZero()) {
 					t.Errorf("%s: record after recovery = %+v, %v", what, rec, err)
 				}
 				p := buildFaultPlan(t, root)
@@ -188,7 +188,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 				}
 				want = after
 			case "rollback":
-				if _, err := Rollback(root); err != nil {
+				if _, err := Rollback(root, ""); err != nil {
 					t.Errorf("%s: %v", what, err)
 					continue
 				}
@@ -266,7 +266,7 @@ func TestFaultAtEveryStep(t *testing.T) {
 			states["journal left"]++
 			checkOriginalsKept(t, root, what)
 			recoveries++
-			if _, err := Rollback(root); err != nil {
+			if _, err := Rollback(root, ""); err != nil {
 				t.Errorf("%s: rollback after the fault: %v", what, err)
 				continue
 			}

@@ -28,14 +28,29 @@ import (
 //
 // Both files hold credentials (the configs' original bytes): they are
 // 0600 in a 0700 directory, which no containerd import glob reaches.
-const (
-	// StateDir holds the journal, the record of the last apply and the
-	// lock, on the node (under --root).
-	StateDir    = "/var/lib/certsd-migrate"
-	journalPath = StateDir + "/journal.json"
-	// recordPath is the journal of the last completed apply.
-	recordPath = StateDir + "/rollback.json"
-)
+//
+// StateDir is the default state directory (--state-dir), which holds the
+// journal, the record of the last apply and the lock, on the node (under
+// --root).
+const StateDir = "/var/lib/certsd-migrate"
+
+// state is a state directory: the node paths of the tool's own files.
+type state struct{ dir string }
+
+// stateIn is the state directory dir, a node path ("" is StateDir).
+func stateIn(dir string) state {
+	if dir == "" {
+		dir = StateDir
+	}
+	return state{path.Clean("/" + dir)}
+}
+
+func (s state) journal() string { return path.Join(s.dir, "journal.json") }
+
+// record is the journal of the last completed apply.
+func (s state) record() string { return path.Join(s.dir, "rollback.json") }
+
+func (s state) lock() string { return path.Join(s.dir, "lock") }
 
 // journal is the on-disk form of an apply.
 type journal struct {
@@ -44,6 +59,7 @@ type journal struct {
 	PID         int           `json:"pid"`
 	Started     time.Time     `json:"started"`
 	Root        string        `json:"-"`
+	State       state         `json:"-"`
 	Config      string        `json:"config"` // the main config file
 	CertsDir    string        `json:"certs_dir"`
 	ImportGlobs []string      `json:"import_globs,omitempty"`
@@ -93,7 +109,7 @@ func writeJournal(n *node, p string, j *journal) error {
 	if matchesGlob(j.ImportGlobs, p) {
 		return fmt.Errorf("an import glob of the config matches %s; refusing to write credentials where containerd would load them", p)
 	}
-	if err := ensureStateDir(n); err != nil {
+	if err := ensureStateDir(n, j.State); err != nil {
 		return err
 	}
 	data, err := json.Marshal(j)
@@ -107,10 +123,11 @@ func writeJournal(n *node, p string, j *journal) error {
 	return w.syncErr
 }
 
-// ensureStateDir creates StateDir (0700) and its missing parents (0755).
-func ensureStateDir(n *node) error {
+// ensureStateDir creates the state directory (0700) and its missing
+// parents (0755).
+func ensureStateDir(n *node, s state) error {
 	var missing []string
-	for d := StateDir; d != "/"; d = path.Dir(d) {
+	for d := s.dir; d != "/"; d = path.Dir(d) {
 		if _, err := n.stat(d); err == nil {
 			break
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -120,7 +137,7 @@ func ensureStateDir(n *node) error {
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		perm := fs.FileMode(0o755)
-		if missing[i] == StateDir {
+		if missing[i] == s.dir {
 			perm = 0o700
 		}
 		if err := mkdirNode(n, missing[i], perm); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -159,7 +176,7 @@ func readJournal(n *node, p string) (*journal, error) {
 // journal to the record. The rename is the commit.
 func commitJournal(n *node, j *journal, now time.Time) error {
 	var prev *lastapply.Record
-	if old, err := readJournal(n, recordPath); err == nil && old != nil {
+	if old, err := readJournal(n, j.State.record()); err == nil && old != nil {
 		prev = old.Applied // an unreadable record is replaced
 	}
 	configChanged := false
@@ -169,33 +186,34 @@ func commitJournal(n *node, j *journal, now time.Time) error {
 		configChanged = configChanged || f.Kind == ConfigKind
 	}
 	j.Applied = prev.Next(j.Config, files, configChanged, now, j.Root == "")
-	if err := writeJournal(n, journalPath, j); err != nil {
+	if err := writeJournal(n, j.State.journal(), j); err != nil {
 		return err
 	}
-	from, err := n.resolve(journalPath)
+	from, err := n.resolve(j.State.journal())
 	if err != nil {
 		return err
 	}
-	to, err := n.resolve(recordPath)
+	to, err := n.resolve(j.State.record())
 	if err != nil {
 		return err
 	}
 	if err := n.renameName(from, to); err != nil {
 		return unwrapLinkError(err)
 	}
-	return syncDir(n, StateDir)
+	return syncDir(n, j.State.dir)
 }
 
-// LastApply reads the record of the last apply on the node at root, nil
+// LastApply reads the record of the last apply on the node at root (in
+// the state directory stateDir, "" for StateDir), nil
 // when there is none (or the record predates Applied). A user who may not
 // read it (root's, 0600) gets nil too: a preview shows what it can see.
-func LastApply(root string) (*lastapply.Record, error) {
+func LastApply(root, stateDir string) (*lastapply.Record, error) {
 	n, err := openNode(root)
 	if err != nil {
 		return nil, err
 	}
 	defer n.close()
-	j, err := readJournal(n, recordPath)
+	j, err := readJournal(n, stateIn(stateDir).record())
 	if errors.Is(err, fs.ErrPermission) {
 		return nil, nil
 	}
@@ -290,14 +308,16 @@ func reconcile(n *node, j *journal, source string, forward bool) (*Plan, *Interr
 
 // Pending reports an apply interrupted on the node at root: the changes
 // that would finish it, and what happened. It returns nil when there is
-// none. It writes nothing.
-func Pending(root string) (*Plan, *Interrupted, error) {
+// none. It writes nothing. stateDir is the state directory ("" for
+// StateDir), as for every function here.
+func Pending(root, stateDir string) (*Plan, *Interrupted, error) {
 	n, err := openNode(root)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer n.close()
-	j, err := readJournal(n, journalPath)
+	st := stateIn(stateDir)
+	j, err := readJournal(n, st.journal())
 	if errors.Is(err, fs.ErrPermission) {
 		// A preview by a user who may not read the journal (root's, 0600
 		// in a 0700 directory): it previews what it can see.
@@ -306,12 +326,12 @@ func Pending(root string) (*Plan, *Interrupted, error) {
 	if err != nil || j == nil {
 		return nil, nil, err
 	}
-	j.Root = root
-	p, info, err := reconcile(n, j, journalPath, true)
+	j.Root, j.State = root, st
+	p, info, err := reconcile(n, j, st.journal(), true)
 	if err != nil {
 		return nil, nil, err
 	}
-	p.Warnings = append(p.Warnings, convert.Warning{Code: WarnInterrupted, Pos: convert.Position{File: journalPath},
+	p.Warnings = append(p.Warnings, convert.Warning{Code: WarnInterrupted, Pos: convert.Position{File: st.journal()},
 		Message: info.String() + "; `certsd-migrate apply` finishes it, `certsd-migrate rollback` undoes it"})
 	return p, info, nil
 }
@@ -319,18 +339,19 @@ func Pending(root string) (*Plan, *Interrupted, error) {
 // Recover finishes an apply that was interrupted on the node at root and
 // returns what it changed (nil when there was none). The caller holds the
 // lock.
-func Recover(root string) (*Plan, *Interrupted, error) {
+func Recover(root, stateDir string) (*Plan, *Interrupted, error) {
 	n, err := openNode(root)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer n.close()
-	j, err := readJournal(n, journalPath)
+	st := stateIn(stateDir)
+	j, err := readJournal(n, st.journal())
 	if err != nil || j == nil {
 		return nil, nil, err
 	}
-	j.Root = root
-	p, info, err := reconcile(n, j, journalPath, true)
+	j.Root, j.State = root, st
+	p, info, err := reconcile(n, j, st.journal(), true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -347,18 +368,18 @@ func Recover(root string) (*Plan, *Interrupted, error) {
 // interrupted apply if there is one, else the last completed apply. It
 // returns a plan with no changes when there is nothing to undo, and the
 // interruption if it undoes one. It writes nothing.
-func RollbackPlan(root string) (*Plan, *Interrupted, error) {
+func RollbackPlan(root, stateDir string) (*Plan, *Interrupted, error) {
 	n, err := openNode(root)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer n.close()
-	_, p, info, err := rollbackSource(n, root)
+	_, p, info, err := rollbackSource(n, root, stateIn(stateDir))
 	return p, info, err
 }
 
-func rollbackSource(n *node, root string) (string, *Plan, *Interrupted, error) {
-	for _, src := range []string{journalPath, recordPath} {
+func rollbackSource(n *node, root string, st state) (string, *Plan, *Interrupted, error) {
+	for _, src := range []string{st.journal(), st.record()} {
 		j, err := readJournal(n, src)
 		if err != nil {
 			return "", nil, nil, err
@@ -366,12 +387,12 @@ func rollbackSource(n *node, root string) (string, *Plan, *Interrupted, error) {
 		if j == nil {
 			continue
 		}
-		j.Root = root
+		j.Root, j.State = root, st
 		p, info, err := reconcile(n, j, src, false)
 		if err != nil {
 			return "", nil, nil, err
 		}
-		if src == recordPath {
+		if src == st.record() {
 			info = nil
 		}
 		return src, p, info, nil
@@ -385,13 +406,14 @@ func rollbackSource(n *node, root string) (string, *Plan, *Interrupted, error) {
 // removed, then the directories it created if they are empty. Backups are
 // kept. It is safe to run again after a crash: each step checks the
 // file's state first. The caller holds the lock.
-func Rollback(root string) (*Plan, error) {
+func Rollback(root, stateDir string) (*Plan, error) {
 	n, err := openNode(root)
 	if err != nil {
 		return nil, err
 	}
 	defer n.close()
-	src, p, _, err := rollbackSource(n, root)
+	st := stateIn(stateDir)
+	src, p, _, err := rollbackSource(n, root, st)
 	if err != nil || src == "" {
 		return p, err
 	}
@@ -399,6 +421,7 @@ func Rollback(root string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	j.Root, j.State = root, st
 	if err := carryOut(n, j, p, false); err != nil {
 		return nil, fmt.Errorf("rolling back: %w (run again to continue)", err)
 	}
@@ -472,7 +495,7 @@ func carryOut(n *node, j *journal, p *Plan, forward bool) error {
 			}
 		}
 	}
-	removeTemps(n, StateDir)
+	removeTemps(n, j.State.dir)
 	return nil
 }
 

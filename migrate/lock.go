@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// lockPath is the node's lock file. One apply or rollback at a time holds
-// it from before it reads the node until it is done, so a second run
-// plans from the first one's result instead of undoing it.
-const lockPath = StateDir + "/lock"
+// The node's lock file is "lock" in the state directory. One apply or
+// rollback at a time holds it from before it reads the node until it is
+// done, so a second run plans from the first one's result instead of
+// undoing it.
 
 // LockWait is how long a run waits for another one to finish by default:
 // an apply takes milliseconds, a slow disk seconds.
@@ -26,18 +26,26 @@ const lockPoll = 20 * time.Millisecond
 // Lock is a held node lock.
 type Lock struct{ f *os.File }
 
+// lockFile is the lock's node path, for messages.
+type lockFile struct {
+	f    *os.File
+	path string
+}
+
 // LockNode takes the lock of the node at root for writing (exclusive),
 // waiting at most wait for a run that holds it. The lock file records the
 // holder's pid for the message of the one that gives up.
-func LockNode(root string, wait time.Duration) (*Lock, error) {
+func LockNode(root, stateDir string, wait time.Duration) (*Lock, error) {
 	n, err := openNode(root)
 	if err != nil {
 		return nil, err
 	}
 	defer n.close()
-	if err := ensureStateDir(n); err != nil {
+	st := stateIn(stateDir)
+	if err := ensureStateDir(n, st); err != nil {
 		return nil, err
 	}
+	lockPath := st.lock()
 	name, err := n.resolve(lockPath)
 	if err != nil {
 		return nil, err
@@ -46,7 +54,7 @@ func LockNode(root string, wait time.Duration) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock %s: %w", lockPath, unwrapPathError(err))
 	}
-	if err := flock(f, syscall.LOCK_EX, wait); err != nil {
+	if err := flock(lockFile{f, lockPath}, syscall.LOCK_EX, wait); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -60,12 +68,13 @@ func LockNode(root string, wait time.Duration) (*Lock, error) {
 // WaitUnlocked waits, without writing anything, until no run holds the
 // lock of the node at root: diff must not read a node halfway through an
 // apply and call it interrupted.
-func WaitUnlocked(root string, wait time.Duration) error {
+func WaitUnlocked(root, stateDir string, wait time.Duration) error {
 	n, err := openNode(root)
 	if err != nil {
 		return err
 	}
 	defer n.close()
+	lockPath := stateIn(stateDir).lock()
 	name, err := n.resolve(lockPath)
 	if err != nil {
 		return err
@@ -80,11 +89,12 @@ func WaitUnlocked(root string, wait time.Duration) error {
 		return fmt.Errorf("opening the lock %s: %w", lockPath, unwrapPathError(err))
 	}
 	defer f.Close()
-	return flock(f, syscall.LOCK_SH, wait)
+	return flock(lockFile{f, lockPath}, syscall.LOCK_SH, wait)
 }
 
 // flock takes the lock on f, polling until wait is over.
-func flock(f *os.File, how int, wait time.Duration) error {
+func flock(l lockFile, how int, wait time.Duration) error {
+	f, lockPath := l.f, l.path
 	deadline := time.Now().Add(wait)
 	for {
 		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)

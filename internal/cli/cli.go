@@ -70,6 +70,7 @@ type invocation struct {
 	toVersion         int
 	certsDir          string
 	root              string
+	stateDir          string
 	auth              string
 	containerdVersion string
 	output            string
@@ -138,7 +139,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var applied *migrate.ApplyResult
 	var state nodeState
 	if c.command == "apply" && plan.Changed() {
-		if applied, err = migrate.Apply(plan, migrate.ApplyOptions{NoBackup: c.noBackup}); err != nil {
+		if applied, err = migrate.Apply(plan, migrate.ApplyOptions{NoBackup: c.noBackup, StateDir: c.stateDir}); err != nil {
 			return c.fail(err, stdout, stderr)
 		}
 		state = c.state(plan, applied.Record)
@@ -185,6 +186,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (c invocation, code int
 	fs.IntVar(&c.toVersion, "to-config-version", 0, "rewrite older config files as config `version` 3, the only value (k0s 1.36 refuses version 2 drop-ins)")
 	fs.StringVar(&c.certsDir, "certs-dir", "", "config_path directory to write (default: the config's own config_path, else /etc/k0s/containerd.d/certs.d on k0s, else "+convert.DefaultCertsDir+")")
 	fs.StringVar(&c.root, "root", "", "treat `DIR` as the file system root for every path")
+	fs.StringVar(&c.stateDir, "state-dir", migrate.StateDir, "apply, diff, rollback: the node `DIR` (under --root) of the journal, the record of the last apply and the lock")
 	fs.StringVar(&c.auth, "auth", "keep", "where legacy credentials go: keep (configs.<host>.auth in config.toml) or header (Authorization header in hosts.toml)")
 	fs.StringVar(&c.containerdVersion, "containerd-version", "", "containerd `version` that will read the output, e.g. 1.6.20, 1.7 or 2.1 (default: valid on 1.6.17 through 2.x)")
 	fs.StringVarP(&c.output, "output", "o", "text", "output format: text or json")
@@ -273,6 +275,9 @@ func (c *invocation) options() (migrate.Options, error) {
 		if info, err := os.Stat(c.root); err != nil || !info.IsDir() {
 			return opts, errors.New("--root must name an existing directory")
 		}
+	}
+	if !filepath.IsAbs(c.stateDir) {
+		return opts, fmt.Errorf("--state-dir must be an absolute node path (under --root), not %q", c.stateDir)
 	}
 	// Node paths are absolute: relative ones are relative to the working
 	// directory, or to --root.

@@ -113,7 +113,7 @@ func (c *invocation) containerdStart(config string) (lastapply.Start, bool) {
 // readState reads the record of the last apply (which the apply, or the
 // recovery, committed).
 func (c *invocation) readState(plan *migrate.Plan, stderr io.Writer) nodeState {
-	rec, err := migrate.LastApply(c.root)
+	rec, err := migrate.LastApply(c.root, c.stateDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: warning: %v (ignored)\n", err)
 	}

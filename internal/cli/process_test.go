@@ -403,7 +403,7 @@ func TestConcurrentApplies(t *testing.T) {
 // TestLockHeld: a run that cannot get the lock names the holder.
 func TestLockHeld(t *testing.T) {
 	root := writeKillNode(t)
-	lock, err := migrate.LockNode(root, 0)
+	lock, err := migrate.LockNode(root, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

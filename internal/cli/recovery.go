@@ -13,12 +13,12 @@ import (
 // returning it (for the JSON report). done means the run ends here with
 // code (an error).
 func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), finished *migrate.Plan, code int, done bool) {
-	lock, err := migrate.LockNode(c.root, c.wait)
+	lock, err := migrate.LockNode(c.root, c.stateDir, c.wait)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		return nil, nil, exitError, true
 	}
-	finished, info, err := migrate.Recover(c.root)
+	finished, info, err := migrate.Recover(c.root, c.stateDir)
 	if err != nil {
 		lock.Unlock()
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
@@ -41,7 +41,7 @@ func (c *invocation) lockAndRecover(stdout, stderr io.Writer) (unlock func(), fi
 // nothing to do, or refused for bad input, writes nothing at all. The
 // plan made here is made again under the lock.
 func (c *invocation) mayWrite(opts migrate.Options) bool {
-	if pending, _, err := migrate.Pending(c.root); err != nil || pending != nil {
+	if pending, _, err := migrate.Pending(c.root, c.stateDir); err != nil || pending != nil {
 		return true
 	}
 	plan, err := migrate.Build(opts)
@@ -54,11 +54,11 @@ func (c *invocation) mayWrite(opts migrate.Options) bool {
 // here with code.
 func (c *invocation) showInterrupted(stdout, stderr io.Writer) (code int, done bool) {
 	// An apply that is running is not interrupted: wait for it.
-	if err := migrate.WaitUnlocked(c.root, c.wait); err != nil {
+	if err := migrate.WaitUnlocked(c.root, c.stateDir, c.wait); err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		return exitError, true
 	}
-	pending, info, err := migrate.Pending(c.root)
+	pending, info, err := migrate.Pending(c.root, c.stateDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		return exitError, true
@@ -81,11 +81,11 @@ func (c *invocation) showInterrupted(stdout, stderr io.Writer) (code int, done b
 // rollback undoes the last apply, or shows what that would do.
 func (c *invocation) rollback(stdout, stderr io.Writer) int {
 	if c.dryRun {
-		if err := migrate.WaitUnlocked(c.root, c.wait); err != nil {
+		if err := migrate.WaitUnlocked(c.root, c.stateDir, c.wait); err != nil {
 			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 			return exitError
 		}
-		plan, info, err := migrate.RollbackPlan(c.root)
+		plan, info, err := migrate.RollbackPlan(c.root, c.stateDir)
 		if err != nil {
 			fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 			return exitError
@@ -106,13 +106,13 @@ func (c *invocation) rollback(stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	lock, err := migrate.LockNode(c.root, c.wait)
+	lock, err := migrate.LockNode(c.root, c.stateDir, c.wait)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		return exitError
 	}
 	defer lock.Unlock()
-	plan, err := migrate.Rollback(c.root)
+	plan, err := migrate.Rollback(c.root, c.stateDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 		return exitError
