@@ -167,7 +167,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 				"this file has no [host.\"…\"] table: containerd before 1.7.32 fails on it with \"invalid `host` tree\"")
 		}
 	case hv.Kind != tomldoc.Table:
-		fatal("hosts-toml-type", hv.KeyPos, `write hosts as [host."https://…"] tables`, "host must be a table of hosts, not a %s", kindOf(hv))
+		fatal("hosts-toml-type", hv.KeyPos, `write hosts as [host."https://…"] tables`, "host must be a table of hosts, not %s", kindOf(hv))
 	default:
 		hostTab = hv.Table
 		if r.goTOML2() {
@@ -190,7 +190,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 		switch {
 		case k == "server":
 			if v.Kind != tomldoc.String {
-				fatal("hosts-toml-type", v.KeyPos, `write server = "https://registry.example.com"`, "server must be a string, not a %s", kindOf(v))
+				fatal("hosts-toml-type", v.KeyPos, `write server = "https://registry.example.com"`, "server must be a string, not %s", kindOf(v))
 				continue
 			}
 			server, serverPos = v.Str, v.Pos
@@ -206,7 +206,7 @@ func (ck *checker) parseHosts(file string, data []byte, r release) *hostsFile {
 		for _, h := range hostTab.Keys {
 			v := hostTab.Fields[h]
 			if v.Kind != tomldoc.Table {
-				fatal("hosts-toml-type", v.KeyPos, `write [host."`+h+`"] as a table`, "host %q must be a table, not a %s", h, kindOf(v))
+				fatal("hosts-toml-type", v.KeyPos, `write [host."`+h+`"] as a table`, "host %q must be a table, not %s", h, kindOf(v))
 				continue
 			}
 			for _, k := range v.Table.Keys {
@@ -349,7 +349,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 	e := entry{key: server, pos: pos}
 	if v := t.Get("override_path"); v != nil {
 		if v.Kind != tomldoc.Bool {
-			bad("hosts-toml-type", v.Pos, "write override_path = true", "override_path must be a boolean, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, "write override_path = true", "override_path must be a boolean, not %s", kindOf(v))
 		}
 		e.overridePath, e.overridePos = v.Bool, at(file, v.KeyPos)
 	}
@@ -377,7 +377,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 	}
 	if v := t.Get("skip_verify"); v != nil {
 		if v.Kind != tomldoc.Bool {
-			bad("hosts-toml-type", v.Pos, "write skip_verify = true (no quotes)", "skip_verify must be a boolean, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, "write skip_verify = true (no quotes)", "skip_verify must be a boolean, not %s", kindOf(v))
 		} else {
 			b := v.Bool
 			e.skipVerify = &b
@@ -386,11 +386,11 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 	if v := t.Get("capabilities"); v != nil {
 		e.capsPos = at(file, v.KeyPos)
 		if v.Kind != tomldoc.Array {
-			bad("hosts-toml-type", v.Pos, `write capabilities = ["pull", "resolve"]`, "capabilities must be an array of strings, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, `write capabilities = ["pull", "resolve"]`, "capabilities must be an array of strings, not %s", kindOf(v))
 		} else {
 			for _, it := range v.Items {
 				if it.Kind != tomldoc.String {
-					bad("hosts-toml-type", it.Pos, `write capabilities = ["pull", "resolve"]`, "capabilities must be an array of strings, found a %s", kindOf(it))
+					bad("hosts-toml-type", it.Pos, `write capabilities = ["pull", "resolve"]`, "capabilities must be an array of strings, found %s", kindOf(it))
 					continue
 				}
 				c := strings.ToLower(it.Str)
@@ -414,7 +414,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 		case tomldoc.Array:
 			for _, it := range v.Items {
 				if it.Kind != tomldoc.String {
-					bad("hosts-toml-type", it.Pos, `write ca = "/path/ca.pem" or ca = ["/a.pem", "/b.pem"]`, "ca must be a string or an array of strings, found a %s", kindOf(it))
+					bad("hosts-toml-type", it.Pos, `write ca = "/path/ca.pem" or ca = ["/a.pem", "/b.pem"]`, "ca must be a string or an array of strings, found %s", kindOf(it))
 					continue
 				}
 				e.ca = append(e.ca, tlsAt(file, dir, it))
@@ -423,7 +423,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 				e.ca = []tlsPath{} // set: containerd still builds a TLS config
 			}
 		default:
-			bad("hosts-toml-type", v.Pos, `write ca = "/path/ca.pem"`, "ca must be a string or an array of strings, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, `write ca = "/path/ca.pem"`, "ca must be a string or an array of strings, not %s", kindOf(v))
 		}
 	}
 	if v := t.Get("client"); v != nil {
@@ -443,12 +443,12 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 				}
 			}
 		default:
-			bad("hosts-toml-type", v.Pos, `write client = [["/path/cert.pem", "/path/key.pem"]]`, "client must be a string or an array, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, `write client = [["/path/cert.pem", "/path/key.pem"]]`, "client must be a string or an array, not %s", kindOf(v))
 		}
 	}
 	if v := t.Get("header"); v != nil {
 		if v.Kind != tomldoc.Table {
-			bad("hosts-toml-type", v.Pos, `write a [header] table: Name = "value"`, "header must be a table, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, `write a [header] table: Name = "value"`, "header must be a table, not %s", kindOf(v))
 		} else {
 			for _, name := range v.Table.Keys {
 				hv := v.Table.Fields[name]
@@ -466,7 +466,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 						f.values = append(f.values, it.Str)
 					}
 				default:
-					bad("hosts-toml-type", hv.Pos, `write Name = "value"`, "header %s must be a string or an array of strings, not a %s", name, kindOf(hv))
+					bad("hosts-toml-type", hv.Pos, `write Name = "value"`, "header %s must be a string or an array of strings, not %s", name, kindOf(hv))
 				}
 				e.header = append(e.header, f)
 			}
@@ -474,7 +474,7 @@ func (ck *checker) parseEntry(file, dir, server string, pos convert.Position, t 
 	}
 	if v := t.Get("dial_timeout"); v != nil && r.dialTimeout() {
 		if v.Kind != tomldoc.String {
-			bad("hosts-toml-type", v.Pos, `write dial_timeout = "5s"`, "dial_timeout must be a string, not a %s", kindOf(v))
+			bad("hosts-toml-type", v.Pos, `write dial_timeout = "5s"`, "dial_timeout must be a string, not %s", kindOf(v))
 		} else if v.Str != "" {
 			d, err := time.ParseDuration(v.Str)
 			if err != nil {
@@ -522,11 +522,17 @@ func posOf(v *tomldoc.Value) tomldoc.Pos {
 	return v.Pos
 }
 
+// kindOf names v's TOML type with its article, for "must be a string, not
+// an integer".
 func kindOf(v *tomldoc.Value) string {
+	kind := v.Kind.String()
 	if v.Kind == tomldoc.Array && v.TableArray {
-		return "array of tables"
+		kind = "array of tables"
 	}
-	return v.Kind.String()
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 func contains(list []string, s string) bool {
