@@ -15,7 +15,8 @@ import (
 // Node is what check reads: the parsed config files and the node's file
 // system for the config_path directory and the certificate files.
 type Node struct {
-	// FS is the node's file system rooted at its "/" (os.DirFS of --root).
+	// FS is the node's file system rooted at its "/" (--root), read as
+	// diff and apply read it (migrate's node); see ErrRefused.
 	FS     fs.FS
 	Target convert.Target
 	// ConfigPath is the main config file (node path); Configs are the files
@@ -71,12 +72,21 @@ type checker struct {
 	syntax map[string]*parsedFile
 	tls    map[string]error
 	files  map[string][]byte
+	// refused is the first FS error that wraps ErrRefused.
+	refused error
 	// noTLS skips loading certificate files (CheckHostsFile).
 	noTLS bool
 }
 
 // Check reads the node as every release of the target would and reports
 // what each would do differently than written.
+// ErrRefused is wrapped by the errors of a Node.FS that refuses to
+// resolve a path (a symbolic link leading outside --root). For a
+// config_path directory Check then fails with that error instead of
+// taking the directory for missing, as diff refuses to write through it;
+// a certificate file behind such a link is unreadable, as for diff.
+var ErrRefused = errors.New("refused by the node")
+
 func Check(n Node) (*Report, error) {
 	min, max := targetRange(n.Target)
 	ck := newChecker(n, min, max)
@@ -92,6 +102,9 @@ func Check(n Node) (*Report, error) {
 		ck.enter(w.rel)
 		ck.checkConfig()
 		ck.checkTree()
+		if ck.refused != nil {
+			return nil, ck.refused
+		}
 	}
 	r := &Report{Target: versionRange(min, max), Config: n.ConfigPath, Findings: ck.c.result(), ck: ck}
 	if r.Findings == nil {
@@ -200,6 +213,18 @@ func (ck *checker) stat(p string) (fs.FileInfo, error) { return fs.Stat(ck.n.FS,
 func (ck *checker) readFile(p string) ([]byte, error) { return fs.ReadFile(ck.n.FS, fsPath(p)) }
 
 func (ck *checker) readDir(p string) ([]fs.DirEntry, error) { return fs.ReadDir(ck.n.FS, fsPath(p)) }
+
+// noteRefused remembers the first error that wraps ErrRefused (without
+// the FS's operation and path: the error names the node path itself).
+func (ck *checker) noteRefused(err error) {
+	if ck.refused == nil && errors.Is(err, ErrRefused) {
+		ck.refused = err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			ck.refused = pe.Err
+		}
+	}
+}
 
 func (ck *checker) isDir(p string) bool {
 	info, err := ck.stat(p)

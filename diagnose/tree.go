@@ -3,6 +3,7 @@ package diagnose
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -65,6 +66,9 @@ func (ck *checker) checkTree() {
 					Message: fmt.Sprintf("%s does not exist: containerd finds no hosts.toml and pulls every image from its own registry with default settings", root),
 					Fix:     fmt.Sprintf("create %s/<registry>/hosts.toml files, or point config_path at the directory that has them", root)})
 			}
+			continue
+		case errors.Is(err, ErrRefused):
+			ck.noteRefused(err)
 			continue
 		case err != nil:
 			continue // Explain reports the failing pulls

@@ -167,7 +167,8 @@ func explainCrossCheck(t *testing.T, files map[string][]byte, args []string, rel
 		t.Fatal(err)
 	}
 	opts.Target = target
-	node, err := migrate.ReadNode(opts)
+	node, closeNode, err := migrate.ReadNode(opts)
+	defer closeNode()
 	if err != nil {
 		t.Skipf("the node cannot be read: %v", err)
 	}
@@ -397,7 +398,8 @@ func TestExplainCrossCheckCanFail(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "node")
 	writeFiles(t, root, files)
 	target, _ := convert.ParseTarget(loaderRelease)
-	node, err := migrate.ReadNode(migrate.Options{Root: root, Options: convert.Options{Target: target}})
+	node, closeNode, err := migrate.ReadNode(migrate.Options{Root: root, Options: convert.Options{Target: target}})
+	defer closeNode()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +468,8 @@ func FuzzExplainMatchesLoader(f *testing.F) {
 			root := filepath.Join(t.TempDir(), "node")
 			writeFiles(t, root, files)
 			target, _ := convert.ParseTarget(l.release)
-			node, err := migrate.ReadNode(migrate.Options{Root: root, Options: convert.Options{Target: target}})
+			node, closeNode, err := migrate.ReadNode(migrate.Options{Root: root, Options: convert.Options{Target: target}})
+			defer closeNode()
 			if err != nil {
 				t.Fatal(err)
 			}

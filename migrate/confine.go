@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/certsd-migrate/certsd-migrate/diagnose"
 )
 
 // node is a node's file system, seen from its "/" (--root, or the real
@@ -233,7 +235,7 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 			continue
 		case "..":
 			if done == "." {
-				return "", fmt.Errorf("%s leads outside --root", nodeDir)
+				return "", refusal{fmt.Errorf("%s leads outside --root", nodeDir)}
 			}
 			done = path.Dir(done)
 			continue
@@ -257,7 +259,7 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 		}
 		plain = false
 		if links++; links > maxLinks {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", nodeDir)
+			return "", refusal{fmt.Errorf("%s: too many levels of symbolic links", nodeDir)}
 		}
 		target, err := n.readlinkName(next)
 		if err != nil {
@@ -266,7 +268,7 @@ func (n *node) resolveDir(nodeDir string) (string, error) {
 		if path.IsAbs(target) {
 			done = "."
 		} else if t := path.Join(done, target); t == ".." || strings.HasPrefix(t, "../") {
-			return "", fmt.Errorf("/%s is a symbolic link to %s, which leads outside --root; refusing to follow it", next, target)
+			return "", refusal{fmt.Errorf("/%s is a symbolic link to %s, which leads outside --root; refusing to follow it", next, target)}
 		}
 		todo = append(strings.Split(strings.TrimPrefix(target, "/"), "/"), todo...)
 	}
@@ -428,7 +430,7 @@ func checkNamespaceDir(n *node, hostsFile string) error {
 
 // nodeFS is the node as an fs.FS, for package diagnose: names are
 // resolved as the node reads them (links under --root, an escaping link
-// an error), files are opened without blocking (a FIFO reads as empty),
+// an error wrapping diagnose.ErrRefused, which stops a check), files are opened without blocking (a FIFO reads as empty),
 // and ReadFile refuses what readInput refuses (devices, anything over
 // MaxInputSize). os.DirFS would follow a link out of --root and block on
 // a FIFO. The node must stay open while the FS is used.
@@ -440,7 +442,7 @@ func (f nodeFS) Open(name string) (fs.File, error) {
 	}
 	resolved, err := f.n.resolveDir("/" + name)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: f.osError(name, err)}
 	}
 	file, err := f.n.openFileName(resolved, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -455,7 +457,32 @@ func (f nodeFS) ReadFile(name string) ([]byte, error) {
 	}
 	data, _, err := f.n.readInput("/" + name)
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: f.osError(name, err)}
 	}
 	return data, nil
 }
+
+// osError words an open or read error as os.Open and os.ReadFile would
+// (check quotes it as containerd's own): the innermost error, without the
+// node's context, and a directory "is a directory". Refusals keep their
+// words.
+func (f nodeFS) osError(name string, err error) error {
+	if errors.Is(err, diagnose.ErrRefused) {
+		return err
+	}
+	if fi, serr := f.n.stat("/" + name); serr == nil && fi.IsDir() {
+		return syscall.EISDIR
+	}
+	for inner := errors.Unwrap(err); inner != nil; inner = errors.Unwrap(err) {
+		err = inner
+	}
+	return err
+}
+
+// refusal is resolve's error for a path the node will not resolve (a
+// link leading outside --root, a loop): for package diagnose, through
+// nodeFS, an error that stops the check rather than a missing file.
+type refusal struct{ err error }
+
+func (r refusal) Error() string   { return r.err.Error() }
+func (r refusal) Unwrap() []error { return []error{r.err, diagnose.ErrRefused} }

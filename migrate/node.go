@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
 	"github.com/certsd-migrate/certsd-migrate/diagnose"
@@ -15,29 +14,36 @@ import (
 // its imports, and the node's file system for the certs directory. A node
 // with no config file is read too (containerd then runs on defaults),
 // unless the config was named.
-func ReadNode(opts Options) (diagnose.Node, error) {
+//
+// The node's FS is read as diff and apply read it (nodeFS): confined to
+// --root, a link climbing out of it an error naming it, a FIFO or a device
+// refused without blocking. It stays open until closeNode is called
+// (always non-nil; call it when done with the node).
+func ReadNode(opts Options) (n diagnose.Node, closeNode func(), err error) {
 	named := opts.ConfigFile != ""
 	sn, err := openNode(opts.Root)
 	if err != nil {
-		return diagnose.Node{}, err
+		return diagnose.Node{}, func() {}, err
 	}
-	defer sn.close()
+	defer func() {
+		if err != nil {
+			sn.close()
+			closeNode = func() {}
+		}
+	}()
+	closeNode = sn.close
 	findConfig(sn, &opts)
-	root := opts.Root
-	if root == "" {
-		root = "/"
-	}
-	n := diagnose.Node{FS: os.DirFS(root), Target: opts.Target, ConfigPath: opts.ConfigFile, CertsDir: opts.CertsDir}
+	n = diagnose.Node{FS: nodeFS{sn}, Target: opts.Target, ConfigPath: opts.ConfigFile, CertsDir: opts.CertsDir}
 	_, err = sn.stat(opts.ConfigFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !named:
 		n.ConfigPath = ""
 	case err != nil:
-		return n, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
+		return n, closeNode, fmt.Errorf("reading %s: %w", opts.ConfigFile, unwrapPathError(err))
 	default:
 		files, _, err := loadNodeConfigs(sn, &opts)
 		if err != nil {
-			return n, err
+			return n, closeNode, err
 		}
 		n.Configs, n.Target = files, opts.Target
 	}
@@ -46,5 +52,5 @@ func ReadNode(opts Options) (diagnose.Node, error) {
 		main = n.Configs[0]
 	}
 	n.DefaultCertsDir, n.K0s = convert.UnconfiguredCertsDir(main)
-	return n, nil
+	return n, closeNode, nil
 }

@@ -111,7 +111,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		*p = abs
 	}
-	node, err := migrate.ReadNode(opts)
+	node, closeNode, err := migrate.ReadNode(opts)
+	defer closeNode()
 	if err != nil {
 		return fail(err)
 	}
