@@ -1,8 +1,5 @@
 package migrate
 
-// The default state directory's files, as the tests name them.
-var (
-	journalPath = stateIn("").journal()
-	recordPath  = stateIn("").record()
-	lockPath    = stateIn("").lock()
-)
+// journalPath is the default state directory's journal, as the tests name
+// it.
+var journalPath = stateIn("").journal()
