@@ -73,8 +73,13 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 		return checkClean
 	}
+	// As diff and apply do: with -o json, stdout always holds one JSON
+	// object, the report or {"error": {...}}.
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "certsd-migrate check: %v\n", err)
+		if *output == "json" {
+			encodeError(err, stdout)
+		}
 		return checkUnread
 	}
 	if fs.NArg() > 0 {

@@ -128,3 +128,22 @@ func TestCheckHidesURLUserinfo(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckJSONError: with -o json a node that cannot be read still gives
+// one JSON object on stdout, the error with its position and kind, as diff
+// and apply give.
+func TestCheckJSONError(t *testing.T) {
+	broken := node(t, "version = 2\n[plugins\n")
+	code, stdout, stderr := runCLI("check", "--root", broken, "-o", "json")
+	if code != checkUnread {
+		t.Fatalf("exit %d, want %d\n%s%s", code, checkUnread, stdout, stderr)
+	}
+	var got errorObject
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	}
+	e := got.Error
+	if e.Kind != kindSyntax || !strings.HasSuffix(e.File, "/etc/containerd/config.toml") || e.Line != 2 || e.Message == "" {
+		t.Errorf("error object %+v, want a syntax error at config.toml line 2", e)
+	}
+}

@@ -132,7 +132,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "certsd-migrate: --strict makes every warning an error; nothing was written")
 		if c.output == "json" {
-			c.encodeError(c.strictError(plan), stdout)
+			encodeError(c.strictError(plan), stdout)
 		}
 		return exitError
 	}

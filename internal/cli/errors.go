@@ -75,13 +75,13 @@ func describe(err error) errorDetail {
 func (c *invocation) fail(err error, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "certsd-migrate: %v\n", err)
 	if c.output == "json" {
-		c.encodeError(err, stdout)
+		encodeError(err, stdout)
 	}
 	return exitError
 }
 
 // encodeError writes err's JSON error object.
-func (c *invocation) encodeError(err error, stdout io.Writer) {
+func encodeError(err error, stdout io.Writer) {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(errorObject{Error: describe(err)}) // stderr has the message already
