@@ -93,6 +93,9 @@ func faultReference(t *testing.T) (before, after map[string]string, steps []stri
 	if rec.Config != plan.ConfigFile || !rec.ConfigChangedAt.Equal(applyClock().UTC()) || !slices.Equal(rec.Files, res.Written) || res.Record == nil || !res.Record.Time.Equal(rec.Time) {
 		t.Errorf("record of the apply = %+v, want config %s changed at %v, files %v", rec, plan.ConfigFile, applyClock(), res.Written)
 	}
+	if len(steps) == 0 {
+		t.Fatal("the reference apply reported no steps: no fault would be injected")
+	}
 	return before, after, steps, plan
 }
 

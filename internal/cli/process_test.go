@@ -356,7 +356,11 @@ func TestSyscallErrorsAtEveryStep(t *testing.T) {
 			{name: "mkdir", set: "mkdir,mkdirat", action: "error=EROFS"},
 		} {
 			ft.persistent = persistent
+			n := counts.trials
 			runFaultTrials(t, bin, ft, before, after, &counts)
+			if counts.trials == n {
+				t.Errorf("%s %s (persistent %v): no run met the fault: the injection does not work", ft.name, ft.action, persistent)
+			}
 		}
 	}
 	t.Logf("ENOSPC/EIO/EROFS injected by strace at each write, fsync, rename and mkdir of a real apply, once and persistently: %d trials, states %v, %d recoveries from a journal", counts.trials, counts.states, counts.recoveries)
