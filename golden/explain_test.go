@@ -108,10 +108,11 @@ func TestExplainMatchesLoader(t *testing.T) {
 	}
 	var trees []tree
 	for _, c := range loadCases(t) {
-		if slices.Contains(c.args, "--registries") {
-			continue
+		// A registries.yaml node's input is read by k3s, not by containerd's
+		// hosts loader; the tree after apply is containerd's.
+		if !slices.Contains(c.args, "--registries") {
+			trees = append(trees, tree{c.name + "/in", c.in, c.args})
 		}
-		trees = append(trees, tree{c.name + "/in", c.in, c.args})
 		if len(c.want) > 0 {
 			after := map[string][]byte{}
 			for p, d := range c.in {
