@@ -104,9 +104,7 @@ func newConverter(opts Options) *converter {
 	if opts.Auth == "" {
 		opts.Auth = AuthKeep
 	}
-	if opts.Target == (Target{}) {
-		opts.Target = defaultTarget
-	}
+	opts.Target = opts.Target.OrDefault()
 	return &converter{opts: opts, seen: map[string]bool{}, tlsFiles: map[string]TLSFile{}, tlsWritten: map[string]bool{}}
 }
 

@@ -46,7 +46,7 @@ func (l releaseLine) String() string {
 // lines are the release lines the target includes.
 func (t Target) lines() []releaseLine {
 	var out []releaseLine
-	v2_3 := release{2, 3, 0}
+	v2_3 := Release{2, 3, 0}
 	if t.includes1x() {
 		out = append(out, line1x)
 	}
@@ -326,7 +326,7 @@ func checkMixedVersions(files []*ConfigFile, t Target) error {
 // added by 21248d007 in v2.3.0, reverted after v2.3.4).
 func (c *converter) higherVersionImport(files []*ConfigFile) {
 	t := c.opts.Target
-	if !t.Max.AtLeast(release{2, 3, 0}) || t.Min.AtLeast(release{2, 3, 5}) {
+	if !t.Max.AtLeast(Release{2, 3, 0}) || t.Min.AtLeast(Release{2, 3, 5}) {
 		return
 	}
 	root := files[0].ExplicitVersion

@@ -40,9 +40,7 @@ type RegistrySummary struct {
 // does; an error when the target spans 1.x and 2.x and their merge rules
 // disagree.
 func SummarizeRegistry(files []*ConfigFile, target Target) (*RegistrySummary, error) {
-	if target == (Target{}) {
-		target = defaultTarget
-	}
+	target = target.OrDefault()
 	e, err := mergeFiles(files, target)
 	if err != nil {
 		return nil, err

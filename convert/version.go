@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// release is a containerd release number.
-type release struct{ Major, Minor, Patch int }
+// Release is a containerd release number.
+type Release struct{ Major, Minor, Patch int }
 
-func (v release) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+func (v Release) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
 
 // Less reports whether v is older than w.
-func (v release) Less(w release) bool {
+func (v Release) Less(w Release) bool {
 	if v.Major != w.Major {
 		return v.Major < w.Major
 	}
@@ -24,20 +24,20 @@ func (v release) Less(w release) bool {
 }
 
 // AtLeast reports whether v is w or newer.
-func (v release) AtLeast(w release) bool { return !v.Less(w) }
+func (v Release) AtLeast(w Release) bool { return !v.Less(w) }
 
 // Versions that change what the output must look like (docs/semantics.md §6).
 var (
-	minSupported    = release{1, 6, 0}  // override_path
-	defaultDirSince = release{1, 6, 17} // _default, also 1.7.0
-	v2_0            = release{2, 0, 0}
-	v2_1            = release{2, 1, 0} // transfer service; keeping configs.auth forces local pull
-	latestKnown     = release{2, 99, 99}
+	minSupported    = Release{1, 6, 0}  // override_path
+	defaultDirSince = Release{1, 6, 17} // _default, also 1.7.0
+	v2_0            = Release{2, 0, 0}
+	v2_1            = Release{2, 1, 0} // transfer service; keeping configs.auth forces local pull
+	latestKnown     = Release{2, 99, 99}
 )
 
 // Target is the range of containerd versions that will read the output.
 type Target struct {
-	Min, Max release
+	Min, Max Release
 	// Explicit reports that the user named the version.
 	Explicit bool
 }
@@ -45,6 +45,15 @@ type Target struct {
 // defaultTarget is every containerd from 1.6.17 through 2.x: output valid on
 // all of them.
 var defaultTarget = Target{Min: defaultDirSince, Max: latestKnown}
+
+// OrDefault is t, or the default target (1.6.17 through 2.x) when no
+// version was given.
+func (t Target) OrDefault() Target {
+	if t == (Target{}) {
+		return defaultTarget
+	}
+	return t
+}
 
 // ParseTarget parses "1.6.20", "1.7" or "2" into the range of releases the
 // string names ("1.7" is every 1.7.x).
@@ -69,11 +78,11 @@ func ParseTarget(s string) (Target, error) {
 	t := Target{Explicit: true}
 	switch len(nums) {
 	case 1:
-		t.Min, t.Max = release{nums[0], 0, 0}, release{nums[0], 99, 99}
+		t.Min, t.Max = Release{nums[0], 0, 0}, Release{nums[0], 99, 99}
 	case 2:
-		t.Min, t.Max = release{nums[0], nums[1], 0}, release{nums[0], nums[1], 99}
+		t.Min, t.Max = Release{nums[0], nums[1], 0}, Release{nums[0], nums[1], 99}
 	default:
-		t.Min = release{nums[0], nums[1], nums[2]}
+		t.Min = Release{nums[0], nums[1], nums[2]}
 		t.Max = t.Min
 	}
 	if t.Min.Less(minSupported) {
@@ -104,14 +113,12 @@ func (t Target) includes2x() bool { return t.Max.AtLeast(v2_0) }
 // daemon's working directory (containerd #9745). all reports every target
 // release doing so, some at least one.
 func (t Target) ImportGlobFromWorkDir() (all, some bool) {
-	if t == (Target{}) {
-		t = defaultTarget
+	t = t.OrDefault()
+	buggy := func(v Release) bool {
+		return v.Less(Release{1, 6, 29}) || (v.AtLeast(Release{1, 7, 0}) && v.Less(Release{1, 7, 16}))
 	}
-	buggy := func(v release) bool {
-		return v.Less(release{1, 6, 29}) || (v.AtLeast(release{1, 7, 0}) && v.Less(release{1, 7, 16}))
-	}
-	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(release{1, 6, 29}) || t.Min.AtLeast(release{1, 7, 0}))
-	some = buggy(t.Min) || buggy(t.Max) || (t.Min.Less(release{1, 7, 0}) && t.Max.AtLeast(release{1, 7, 0}))
+	all = buggy(t.Min) && buggy(t.Max) && (t.Max.Less(Release{1, 6, 29}) || t.Min.AtLeast(Release{1, 7, 0}))
+	some = buggy(t.Min) || buggy(t.Max) || (t.Min.Less(Release{1, 7, 0}) && t.Max.AtLeast(Release{1, 7, 0}))
 	return all, some
 }
 
@@ -139,7 +146,7 @@ func (c *converter) checkVersions(files []*ConfigFile) error {
 		}
 	}
 	main := files[0]
-	if main.Version == 1 && t.includes2x() && t.Min.Less(release{2, 3, 0}) {
+	if main.Version == 1 && t.includes2x() && t.Min.Less(Release{2, 3, 0}) {
 		c.warn(Warning{Code: WarnV1ConfigOn2x, Pos: Position{File: main.Path},
 			Message: "this is a version 1 config: containerd 2.0–2.2 ignore every CRI setting in it, config_path included (2.3+ migrate it); before upgrading to 2.x, convert it with `containerd config migrate`"})
 	}

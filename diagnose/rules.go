@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"fmt"
 	"net"
 
 	"github.com/certsd-migrate/certsd-migrate/convert"
@@ -13,33 +12,15 @@ import (
 // core/remotes/docker/config/hosts.go (2.x) at the tags named.
 type release struct{ v version }
 
-// version is a containerd release number.
-type version struct{ Major, Minor, Patch int }
+// version is a containerd release number; convert owns its ordering.
+type version = convert.Release
 
-func ver(major, minor, patch int) version { return version{major, minor, patch} }
-
-func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
-
-// Less reports whether v is older than w.
-func (v version) Less(w version) bool {
-	if v.Major != w.Major {
-		return v.Major < w.Major
-	}
-	if v.Minor != w.Minor {
-		return v.Minor < w.Minor
-	}
-	return v.Patch < w.Patch
-}
-
-// AtLeast reports whether v is w or newer.
-func (v version) AtLeast(w version) bool { return !v.Less(w) }
+func ver(major, minor, patch int) version { return version{Major: major, Minor: minor, Patch: patch} }
 
 // targetRange is the target's first and last release.
 func targetRange(t convert.Target) (min, max version) {
-	if t == (convert.Target{}) {
-		return ver(1, 6, 17), ver(2, 99, 99) // convert's default: 1.6.17 through 2.x
-	}
-	return version{t.Min.Major, t.Min.Minor, t.Min.Patch}, version{t.Max.Major, t.Max.Minor, t.Max.Patch}
+	t = t.OrDefault()
+	return t.Min, t.Max
 }
 
 func (r release) atLeast(major, minor, patch int) bool { return r.v.AtLeast(ver(major, minor, patch)) }
