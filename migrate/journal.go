@@ -60,6 +60,7 @@ type journal struct {
 	Started     time.Time     `json:"started"`
 	Root        string        `json:"-"`
 	State       state         `json:"-"`
+	source      string        // the file it was read from (journal or record)
 	Config      string        `json:"config"` // the main config file
 	CertsDir    string        `json:"certs_dir"`
 	ImportGlobs []string      `json:"import_globs,omitempty"`
@@ -378,11 +379,14 @@ func RollbackPlan(root, stateDir string) (*Plan, *Interrupted, error) {
 	return p, info, err
 }
 
-func rollbackSource(n *node, root string, st state) (string, *Plan, *Interrupted, error) {
+// rollbackSource finds what rollback undoes: the journal of an interrupted
+// apply, else the record of the last completed one (nil when neither
+// exists), and the plan that undoes it.
+func rollbackSource(n *node, root string, st state) (*journal, *Plan, *Interrupted, error) {
 	for _, src := range []string{st.journal(), st.record()} {
 		j, err := readJournal(n, src)
 		if err != nil {
-			return "", nil, nil, err
+			return nil, nil, nil, err
 		}
 		if j == nil {
 			continue
@@ -390,14 +394,15 @@ func rollbackSource(n *node, root string, st state) (string, *Plan, *Interrupted
 		j.Root, j.State = root, st
 		p, info, err := reconcile(n, j, src, false)
 		if err != nil {
-			return "", nil, nil, err
+			return nil, nil, nil, err
 		}
 		if src == st.record() {
 			info = nil
 		}
-		return src, p, info, nil
+		j.source = src
+		return j, p, info, nil
 	}
-	return "", &Plan{Root: root}, nil, nil
+	return nil, &Plan{Root: root}, nil, nil
 }
 
 // Rollback restores the node at root to its state before the last apply
@@ -412,21 +417,17 @@ func Rollback(root, stateDir string) (*Plan, error) {
 		return nil, err
 	}
 	defer n.close()
-	st := stateIn(stateDir)
-	src, p, _, err := rollbackSource(n, root, st)
-	if err != nil || src == "" {
+	// The journal or record rollbackSource read is the one carried out:
+	// reading it again could see another file.
+	j, p, _, err := rollbackSource(n, root, stateIn(stateDir))
+	if err != nil || j == nil {
 		return p, err
 	}
-	j, err := readJournal(n, src)
-	if err != nil {
-		return nil, err
-	}
-	j.Root, j.State = root, st
 	if err := carryOut(n, j, p, false); err != nil {
 		return nil, fmt.Errorf("rolling back: %w (run again to continue)", err)
 	}
-	if err := removeJournal(n, src); err != nil {
-		return nil, fmt.Errorf("rolling back: the node is restored, but removing %s failed: %w", src, err)
+	if err := removeJournal(n, j.source); err != nil {
+		return nil, fmt.Errorf("rolling back: the node is restored, but removing %s failed: %w", j.source, err)
 	}
 	return p, nil
 }
